@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+// The SimCLR-on-CPU-clusters package. Library targets hold the logic, `simclr` is a thin
+// command-line front end, and the C libraries come from Debian's packages through system-library
+// targets (see scripts/install-deps.sh). Nothing outside the Swift toolchain is fetched.
+
+import PackageDescription
+
+let package = Package(
+    name: "simclr",
+    products: [
+        .executable(name: "simclr", targets: ["simclr"])
+    ],
+    targets: [
+        // C libraries from Debian's packages.
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZeroMQ", pkgConfig: "libzmq",
+            providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(
+            name: "CProtobufC", pkgConfig: "libprotobuf-c",
+            providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+
+        // Layers of the system, bottom up.
+        .target(name: "Compute", dependencies: ["CBLAS"]),
+        .target(name: "Optimization", dependencies: ["Compute"]),
+        .target(name: "Datasets", dependencies: ["Compute", "CJPEG", "CPNG"]),
+        .target(name: "Training", dependencies: ["Compute", "Optimization", "Datasets"]),
+        .executableTarget(name: "simclr", dependencies: ["Training", "Datasets", "Compute", "Optimization"]),
+
+        .testTarget(name: "ComputeTests", dependencies: ["Compute"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Compute"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
+    ]
+)
