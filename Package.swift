@@ -37,6 +37,7 @@ let package = Package(
 
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Compute"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
     ]
 )

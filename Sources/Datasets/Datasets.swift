@@ -1,0 +1,2 @@
+// The data path: dataset files, sources, augmentations and the loader.
+enum DatasetsModule {}
