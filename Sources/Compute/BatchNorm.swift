@@ -85,12 +85,10 @@ public final class BatchNorm: Layer {
                     var sum = 0.0
                     var squares = 0.0
                     for image in 0..<n {
-                        let values = x.sample(image) + channel * plane
-                        for i in 0..<plane {
-                            let v = Double(values[i])
-                            sum += v
-                            squares += v * v
-                        }
+                        let (planeSum, planeSquares) = Kernels.sumAndSquares(
+                            x.sample(image) + channel * plane, count: plane)
+                        sum += planeSum
+                        squares += planeSquares
                     }
                     statistics[1 + channel] = sum
                     statistics[1 + c + channel] = squares
@@ -157,12 +155,10 @@ public final class BatchNorm: Layer {
                 var sumDyXhat = 0.0
                 for image in 0..<n {
                     let offset = channel * plane
-                    let gradient = dy.sample(image) + offset
-                    let normalizedValues = xhat.sample(image) + offset
-                    for i in 0..<plane {
-                        sumDy += Double(gradient[i])
-                        sumDyXhat += Double(gradient[i] * normalizedValues[i])
-                    }
+                    let (planeSum, planeDot) = Kernels.sumAndDot(
+                        dy.sample(image) + offset, xhat.sample(image) + offset, count: plane)
+                    sumDy += planeSum
+                    sumDyXhat += planeDot
                 }
                 statistics[channel] = sumDy
                 statistics[c + channel] = sumDyXhat

@@ -22,7 +22,7 @@ public final class Conv2d: Layer {
     private var dInput = ReusableBuffer()
 
     /// Columns of the im2col matrix one GEMM aims for, and the scratch it may use per thread.
-    private static let targetColumns = 2048
+    private static let targetColumns = 1024
     private static let maxColumnFloats = 1 << 21
 
     /// Declares the weight in `store` with torchvision's ResNet initialisation (Kaiming normal,
@@ -75,11 +75,12 @@ public final class Conv2d: Layer {
         context.parallelFor(x.shape.n) { images, thread in
             let scratch = context.scratch(thread: thread, count: (k + outChannels) * chunk * plane)
             let columns = scratch
-            let product = scratch + k * chunk * plane
             var first = images.lowerBound
             while first < images.upperBound {
                 let count = min(chunk, images.upperBound - first)
                 let width = count * plane
+                // A single image's product is already NCHW: write it in place.
+                let product = count == 1 ? y.sample(first) : scratch + k * chunk * plane
 
                 // Unfold the chunk's patches, then one GEMM: [out, k] x [k, count * plane].
                 im2col(x, first: first, count: count, outShape: outShape, into: columns)
@@ -88,7 +89,7 @@ public final class Conv2d: Layer {
                     alpha: 1, a: weight, lda: k, b: columns, ldb: width, beta: 0, c: product, ldc: width)
 
                 // Scatter [out, image, plane] back to NCHW.
-                for image in 0..<count {
+                for image in 0..<count where count > 1 {
                     let target = y.sample(first + image)
                     for o in 0..<outChannels {
                         (target + o * plane).update(from: product + o * width + image * plane, count: plane)
@@ -118,16 +119,17 @@ public final class Conv2d: Layer {
             let scratch = context.scratch(thread: thread, count: scratchCount)
             let dWeight = scratch
             let columns = scratch + weightCount
-            let dProduct = columns + k * chunk * plane
-            let dColumns = dProduct + outChannels * chunk * plane
+            let dColumns = columns + k * chunk * plane
             dWeight.update(repeating: 0, count: weightCount)
             var first = images.lowerBound
             while first < images.upperBound {
                 let count = min(chunk, images.upperBound - first)
                 let width = count * plane
+                // A single image's dy is already [out, plane]: read it in place.
+                let dProduct = count == 1 ? dy.sample(first) : dColumns + k * chunk * plane
 
                 // Gather dy of the chunk as [out, image, plane].
-                for image in 0..<count {
+                for image in 0..<count where count > 1 {
                     let source = dy.sample(first + image)
                     for o in 0..<outChannels {
                         (dProduct + o * width + image * plane).update(from: source + o * plane, count: plane)
@@ -170,17 +172,50 @@ public final class Conv2d: Layer {
         return (min(low, high), high)
     }
 
+    /// For a stride-1 convolution whose output has the input's size, the im2col row of kernel
+    /// offset (ky, kx) is the input plane shifted by `(ky - p) * W + (kx - p)`, with the rows and
+    /// columns that fall outside zeroed: one long copy per plane instead of one per pixel row.
+    /// Returns the shift, the valid output rows and the valid output columns.
+    private func sameSizeShift(ky: Int, kx: Int, height: Int, width: Int) -> (Int, Range<Int>, Range<Int>) {
+        let rows = max(0, padding - ky)..<min(height, height + padding - ky)
+        let (low, high) = validRange(offset: kx, size: width, outSize: width)
+        return ((ky - padding) * width + (kx - padding), rows, low..<high)
+    }
+
     /// Writes columns `[k, count * plane]` for images `first..<first+count` of `x`.
-    private func im2col(_ x: Tensor, first: Int, count: Int, outShape: Shape, into columns: UnsafeMutablePointer<Float>)
-    {
+    private func im2col(
+        _ x: Tensor, first: Int, count: Int, outShape: Shape, into columns: UnsafeMutablePointer<Float>
+    ) {
         let (height, width) = (x.shape.h, x.shape.w)
         let (outHeight, outWidth) = (outShape.h, outShape.w)
         let plane = outHeight * outWidth
         let rowLength = count * plane
+        let sameSize = stride == 1 && outHeight == height && outWidth == width
         for channel in 0..<inChannels {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = columns + ((channel * kernel + ky) * kernel + kx) * rowLength
+                    if sameSize {
+                        let (shift, rows, valid) = sameSizeShift(ky: ky, kx: kx, height: height, width: width)
+                        for image in 0..<count {
+                            let target = row + image * plane
+                            let source = x.sample(first + image) + channel * plane
+                            guard !rows.isEmpty && !valid.isEmpty else {
+                                target.update(repeating: 0, count: plane)
+                                continue
+                            }
+                            let start = rows.lowerBound * width + valid.lowerBound
+                            let end = (rows.upperBound - 1) * width + valid.upperBound
+                            target.update(repeating: 0, count: start)
+                            (target + start).update(from: source + start + shift, count: end - start)
+                            (target + end).update(repeating: 0, count: plane - end)
+                            for oy in rows {
+                                for ox in 0..<valid.lowerBound { target[oy * width + ox] = 0 }
+                                for ox in valid.upperBound..<width { target[oy * width + ox] = 0 }
+                            }
+                        }
+                        continue
+                    }
                     let (low, high) = validRange(offset: kx, size: width, outSize: outWidth)
                     for image in 0..<count {
                         let source = x.sample(first + image) + channel * height * width
@@ -208,16 +243,37 @@ public final class Conv2d: Layer {
 
     /// Adds columns `[k, count * plane]` back onto images `first..<first+count` of `dx`, which it
     /// zeroes first: the adjoint of `im2col`.
-    private func col2im(_ columns: UnsafePointer<Float>, first: Int, count: Int, outShape: Shape, into dx: Tensor) {
+    /// In the stride-1 same-size case the columns outside the valid range are zeroed first, so
+    /// that one long shifted addition per plane adds nothing where it wraps between rows.
+    private func col2im(
+        _ columns: UnsafeMutablePointer<Float>, first: Int, count: Int, outShape: Shape, into dx: Tensor
+    ) {
         let (height, width) = (dx.shape.h, dx.shape.w)
         let (outHeight, outWidth) = (outShape.h, outShape.w)
         let plane = outHeight * outWidth
         let rowLength = count * plane
+        let sameSize = stride == 1 && outHeight == height && outWidth == width
         dx.sample(first).update(repeating: 0, count: count * dx.shape.sampleCount)
         for channel in 0..<inChannels {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = columns + ((channel * kernel + ky) * kernel + kx) * rowLength
+                    if sameSize {
+                        let (shift, rows, valid) = sameSizeShift(ky: ky, kx: kx, height: height, width: width)
+                        if rows.isEmpty || valid.isEmpty { continue }
+                        let start = rows.lowerBound * width + valid.lowerBound
+                        let end = (rows.upperBound - 1) * width + valid.upperBound
+                        for image in 0..<count {
+                            let source = row + image * plane
+                            let target = dx.sample(first + image) + channel * plane + shift
+                            for oy in rows {
+                                for ox in 0..<valid.lowerBound { source[oy * width + ox] = 0 }
+                                for ox in valid.upperBound..<width { source[oy * width + ox] = 0 }
+                            }
+                            for t in start..<end { target[t] += source[t] }
+                        }
+                        continue
+                    }
                     let (low, high) = validRange(offset: kx, size: width, outSize: outWidth)
                     if low >= high { continue }
                     for image in 0..<count {

@@ -12,8 +12,9 @@ public final class ReLU: Layer {
 
     public func forward(_ x: Tensor, context: ComputeContext) -> Tensor {
         let y = output.tensor(x.shape)
+        let (source, target) = (x.pointer, y.pointer)
         context.parallelFor(x.shape.count) { range, _ in
-            for i in range { y.pointer[i] = max(x.pointer[i], 0) }
+            Kernels.relu(source, target, range)
         }
         return y
     }
@@ -22,8 +23,9 @@ public final class ReLU: Layer {
     public func backward(_ dy: Tensor, context: ComputeContext) -> Tensor {
         let y = output.tensor(dy.shape)
         let dx = dInput.tensor(dy.shape)
+        let (values, gradient, target) = (y.pointer, dy.pointer, dx.pointer)
         context.parallelFor(dy.shape.count) { range, _ in
-            for i in range { dx.pointer[i] = y.pointer[i] > 0 ? dy.pointer[i] : 0 }
+            Kernels.reluBackward(output: values, gradient: gradient, target, range)
         }
         return dx
     }

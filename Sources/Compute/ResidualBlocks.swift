@@ -70,8 +70,9 @@ public final class ResidualBlock: Layer {
         let residual = main.forward(x, context: context)
         let skip = shortcut?.forward(x, context: context) ?? x
         let y = output.tensor(residual.shape)
+        let (main, identity, target) = (residual.pointer, skip.pointer, y.pointer)
         context.parallelFor(y.shape.count) { range, _ in
-            for i in range { y.pointer[i] = max(residual.pointer[i] + skip.pointer[i], 0) }
+            Kernels.addRelu(main, identity, target, range)
         }
         return y
     }
@@ -81,16 +82,18 @@ public final class ResidualBlock: Layer {
         let d = dSum.tensor(dy.shape)
 
         // (1) Through the fused ReLU.
+        let (values, gradient, target) = (y.pointer, dy.pointer, d.pointer)
         context.parallelFor(dy.shape.count) { range, _ in
-            for i in range { d.pointer[i] = y.pointer[i] > 0 ? dy.pointer[i] : 0 }
+            Kernels.reluBackward(output: values, gradient: gradient, target, range)
         }
 
         // (2) Both branches see the same gradient; their input gradients add up. The main
         // branch's dx buffer belongs to its first convolution and is free to accumulate into.
         let dx = main.backward(d, context: context)
         let dSkip = shortcut?.backward(d, context: context) ?? d
+        let (sum, addend) = (dx.pointer, dSkip.pointer)
         context.parallelFor(dx.shape.count) { range, _ in
-            for i in range { dx.pointer[i] += dSkip.pointer[i] }
+            Kernels.add(addend, into: sum, range)
         }
         return dx
     }

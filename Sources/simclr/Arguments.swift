@@ -70,16 +70,21 @@ final class Arguments {
 
     func float(_ name: String) throws -> Float? {
         guard let text = string(name) else { return nil }
-        guard let value = Float(text), value.isFinite else { throw UsageError("--\(name) expects a number, got '\(text)'") }
+        guard let value = Float(text), value.isFinite else {
+            throw UsageError("--\(name) expects a number, got '\(text)'")
+        }
         return value
     }
 
     /// Fails on any option or flag that no call above asked for.
     func finish(allowPositionals: Int = 0) throws {
         let unknown = Set(options.keys).union(flags).subtracting(consumed).sorted()
-        if !unknown.isEmpty { throw UsageError("unknown option(s): " + unknown.map { "--" + $0 }.joined(separator: ", ")) }
+        if !unknown.isEmpty {
+            throw UsageError("unknown option(s): " + unknown.map { "--" + $0 }.joined(separator: ", "))
+        }
         if positionals.count > allowPositionals {
-            throw UsageError("unexpected argument(s): " + positionals.dropFirst(allowPositionals).joined(separator: " "))
+            throw UsageError(
+                "unexpected argument(s): " + positionals.dropFirst(allowPositionals).joined(separator: " "))
         }
     }
 }

@@ -41,7 +41,8 @@ enum BenchCommand: Command {
         let loss = ContrastiveLoss(temperature: 0.5)
         var generator = SeededGenerator(seed: 2)
         let views = 2 * batch
-        let x = Tensor((0..<(views * 3 * size * size)).map { _ in generator.normal() }, shape: Shape(views, 3, size, size))
+        let x = Tensor(
+            (0..<(views * 3 * size * size)).map { _ in generator.normal() }, shape: Shape(views, 3, size, size))
 
         var forwardSeconds: [Double] = []
         var backwardSeconds: [Double] = []
@@ -75,7 +76,8 @@ enum BenchCommand: Command {
         } else {
             print(
                 String(
-                    format: "%@ width %d, %d views of %dpx, %d threads: %.1f images/s (step %.0f ms: forward %.0f, backward %.0f)",
+                    format:
+                        "%@ width %d, %d views of %dpx, %d threads: %.1f images/s (step %.0f ms: forward %.0f, backward %.0f)",
                     depth.rawValue, width, views, size, threads, imagesPerSecond, median * 1000,
                     forwardSeconds.sorted()[steps / 2] * 1000, backwardSeconds.sorted()[steps / 2] * 1000))
         }
