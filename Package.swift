@@ -33,11 +33,14 @@ let package = Package(
         .target(name: "Optimization", dependencies: ["Compute"]),
         .target(name: "Datasets", dependencies: ["Compute", "CJPEG", "CPNG"]),
         .target(name: "Training", dependencies: ["Compute", "Optimization", "Datasets"]),
-        .executableTarget(name: "simclr", dependencies: ["Training", "Datasets", "Compute", "Optimization"]),
+        .target(name: "Collectives", dependencies: ["Compute", "CZeroMQ"]),
+        .executableTarget(
+            name: "simclr", dependencies: ["Training", "Datasets", "Compute", "Optimization", "Collectives"]),
 
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Compute"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Compute"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
     ]
 )

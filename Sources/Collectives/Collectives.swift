@@ -1,0 +1,2 @@
+// Collective operations between processes over ZeroMQ.
+enum CollectivesModule {}
