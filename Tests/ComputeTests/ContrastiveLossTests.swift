@@ -107,3 +107,45 @@ struct ContrastiveLossTests {
         #expect(cold < 1e-3)
     }
 }
+
+@Suite("Cross entropy")
+struct CrossEntropyTests {
+    // Two rows over three classes, computed here in Double: -log softmax at the label, averaged.
+    @Test func valueMatchesDirectComputation() {
+        let logits: [[Double]] = [[1, 2, 3], [0.5, -1, 0]]
+        let labels = [2, 0]
+        var expected = 0.0
+        for (row, label) in zip(logits, labels) {
+            expected += -row[label] + log(row.map { exp($0) }.reduce(0, +))
+        }
+        expected /= 2
+        let loss = CrossEntropy().forward(
+            Tensor(logits.flatMap { $0.map(Float.init) }, shape: Shape(2, 3)), labels: labels)
+        #expect(abs(loss - expected) < 1e-6)
+    }
+
+    // Smooth in the logits, but curved enough that with h = 1e-2 one-sided differences drift
+    // apart by h f'' ~ 3e-4; h = 1e-3 keeps that below the tolerance, and rounding of f (~1)
+    // over 2h adds ~1e-4 absolute against gradients of ~0.2: tolerance 3e-3 of the largest.
+    @Test(arguments: [(4, 3), (7, 10)])
+    func gradientMatchesFiniteDifferences(rows: Int, classes: Int) {
+        let logits = randomTensor(Shape(rows, classes), seed: UInt64(rows * classes))
+        let labels = (0..<rows).map { $0 % classes }
+        let loss = CrossEntropy()
+        let center = loss.forward(logits, labels: labels)
+        let analytic = loss.backward().array
+        var report = GradientReport()
+        let h: Float = 1e-3
+        for i in 0..<logits.shape.count {
+            let saved = logits.pointer[i]
+            logits.pointer[i] = saved + h
+            let plus = loss.forward(logits, labels: labels)
+            logits.pointer[i] = saved - h
+            let minus = loss.forward(logits, labels: labels)
+            logits.pointer[i] = saved
+            report.record(
+                name: "logits[\(i)]", analytic: Double(analytic[i]), plus: plus, center: center, minus: minus, step: h)
+        }
+        #expect(report.passes(tolerance: 3e-3), "\(report)")
+    }
+}
