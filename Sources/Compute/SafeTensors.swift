@@ -39,8 +39,11 @@ public enum SafeTensors {
         var data_offsets: [Int]
     }
 
-    /// Encodes `tensors` (written in name order) with optional string `metadata`.
-    public static func encode(_ tensors: [String: NamedTensor], metadata: [String: String] = [:]) -> Data {
+    /// Encodes `tensors` (written in name order) with optional string `metadata`. `integers`
+    /// are written as 0-d I64 tensors (PyTorch's `num_batches_tracked` buffers).
+    public static func encode(
+        _ tensors: [String: NamedTensor], integers: [String: Int64] = [:], metadata: [String: String] = [:]
+    ) -> Data {
         var header: [String: Any] = [:]
         var offset = 0
         let names = tensors.keys.sorted()
@@ -48,6 +51,11 @@ public enum SafeTensors {
             let bytes = tensors[name]!.values.count * 4
             header[name] = ["dtype": "F32", "shape": tensors[name]!.shape, "data_offsets": [offset, offset + bytes]]
             offset += bytes
+        }
+        let integerNames = integers.keys.sorted()
+        for name in integerNames {
+            header[name] = ["dtype": "I64", "shape": [Int](), "data_offsets": [offset, offset + 8]]
+            offset += 8
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -57,6 +65,9 @@ public enum SafeTensors {
         data.append(json)
         for name in names {
             tensors[name]!.values.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        for name in integerNames {
+            withUnsafeBytes(of: integers[name]!.littleEndian) { data.append(contentsOf: $0) }
         }
         return data
     }
@@ -81,6 +92,7 @@ public enum SafeTensors {
                 let shape = fields["shape"] as? [Int], let offsets = fields["data_offsets"] as? [Int],
                 offsets.count == 2
             else { throw SafeTensorsError.malformedHeader(path: path, detail: "entry \(name)") }
+            if dtype == "I64" { continue }  // integer bookkeeping (num_batches_tracked) is not read back
             guard dtype == "F32" else { throw SafeTensorsError.unsupportedType(path: path, tensor: name, dtype: dtype) }
             let count = shape.reduce(1, *)
             guard offsets[0] >= 0, offsets[1] - offsets[0] == count * 4 else {
