@@ -12,7 +12,7 @@ protocol Command {
     static func run(_ arguments: [String]) throws
 }
 
-let commands: [Command.Type] = [PrepareCommand.self, BenchCommand.self]
+let commands: [Command.Type] = [PrepareCommand.self, BenchCommand.self, BenchDataCommand.self]
 
 @MainActor func printHelp() {
     print("simclr: SimCLR pretraining on CPU clusters\n\nUsage: simclr <command> [options]\n\nCommands:")
