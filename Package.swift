@@ -28,10 +28,15 @@ let package = Package(
             name: "CPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]),
 
+        // Our own C: libjpeg's non-returning error callback needs setjmp/longjmp, which Swift lacks.
+        .target(
+            name: "CImageCodec", dependencies: ["CJPEG", "CPNG"],
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+
         // Layers of the system, bottom up.
         .target(name: "Compute", dependencies: ["CBLAS"]),
         .target(name: "Optimization", dependencies: ["Compute"]),
-        .target(name: "Datasets", dependencies: ["Compute", "CJPEG", "CPNG"]),
+        .target(name: "Datasets", dependencies: ["Compute", "CImageCodec"]),
         .target(name: "Training", dependencies: ["Compute", "Optimization", "Datasets"]),
         .target(name: "Collectives", dependencies: ["Compute", "CZeroMQ"]),
         .executableTarget(

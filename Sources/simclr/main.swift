@@ -12,7 +12,9 @@ protocol Command {
     static func run(_ arguments: [String]) throws
 }
 
-let commands: [Command.Type] = [PrepareCommand.self, ExportCommand.self, BenchCommand.self]
+let commands: [Command.Type] = [
+    PrepareCommand.self, TrainCommand.self, ExportCommand.self, BenchCommand.self, BenchDataCommand.self,
+]
 
 @MainActor func printHelp() {
     print("simclr: SimCLR pretraining on CPU clusters\n\nUsage: simclr <command> [options]\n\nCommands:")

@@ -1,2 +1,0 @@
-// The data path: dataset files, sources, augmentations and the loader.
-enum DatasetsModule {}
