@@ -96,7 +96,8 @@ enum BenchDataCommand: Command {
         let perThread = busy > 0 ? Double(views) / busy : 0
         let cores = min(threads, ProcessInfo.processInfo.activeProcessorCount)
         let figures: [String: Any] = [
-            "data": path, "threads": threads, "cores": cores, "batch_size": batch, "image_size": configuration.imageSize,
+            "data": path, "threads": threads, "cores": cores, "batch_size": batch,
+            "image_size": configuration.imageSize,
             "mode": modeText, "blur": configuration.blur, "batches": batches, "seconds": elapsed,
             "views_per_second": total, "views_per_second_per_core": total / Double(cores),
             "views_per_busy_thread_second": perThread,
