@@ -12,6 +12,13 @@ public struct CropRectangle: Equatable, Sendable {
     public var y: Int
     public var width: Int
     public var height: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
 }
 
 /// The colour jitter of one view (torchvision `ColorJitter` semantics).
@@ -24,6 +31,14 @@ public struct ColorJitterParameters: Equatable, Sendable {
     public var saturation: Float
     /// Hue shift as a fraction of the colour wheel.
     public var hue: Float
+
+    public init(order: [Operation], brightness: Float, contrast: Float, saturation: Float, hue: Float) {
+        self.order = order
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+        self.hue = hue
+    }
 }
 
 /// Every random choice of one view.
@@ -37,6 +52,18 @@ public struct ViewParameters: Equatable, Sendable {
     public var grayscale: Bool
     /// Blur standard deviation in pixels, nil when not blurred.
     public var blurSigma: Float?
+
+    public init(
+        crop: CropRectangle, usedFallbackCrop: Bool, flip: Bool, jitter: ColorJitterParameters?, grayscale: Bool,
+        blurSigma: Float?
+    ) {
+        self.crop = crop
+        self.usedFallbackCrop = usedFallbackCrop
+        self.flip = flip
+        self.jitter = jitter
+        self.grayscale = grayscale
+        self.blurSigma = blurSigma
+    }
 }
 
 /// Makes views of the samples of one dataset. Immutable and `Sendable`: threads share one.
@@ -143,7 +170,8 @@ public struct Augmenter: Sendable {
         let logLow = log(configuration.cropRatio.lowerBound)
         let logHigh = log(configuration.cropRatio.upperBound)
         for _ in 0..<10 {
-            let target = area * generator.uniform(configuration.cropScale.lowerBound, configuration.cropScale.upperBound)
+            let target =
+                area * generator.uniform(configuration.cropScale.lowerBound, configuration.cropScale.upperBound)
             let ratio = exp(generator.uniform(logLow, logHigh))
             let cropWidth = Int((target * ratio).squareRoot().rounded())
             let cropHeight = Int((target / ratio).squareRoot().rounded())

@@ -89,7 +89,8 @@ public final class BatchLoader {
     /// The oldest submitted batch, waiting for it if needed. Releases the previous batch's slot.
     public func next() throws -> LoadedBatch {
         let (slot, request, waited, prepared) = try state.next()
-        let shape = Shape(viewsPerSample * request.indices.count, 3, augmenter.configuration.imageSize,
+        let shape = Shape(
+            viewsPerSample * request.indices.count, 3, augmenter.configuration.imageSize,
             augmenter.configuration.imageSize)
         let dataset = augmenter.dataset
         let labels = request.indices.map { Int32(dataset.label(at: $0) ?? -1) }

@@ -108,7 +108,9 @@ public enum DatasetPreparer {
                 for item in 0..<items {
                     let label = SyntheticDataset.label(of: first + item)
                     perClass[label] += 1
-                    try writer.append(pixels: UnsafeBufferPointer(rebasing: pixels[item * imageBytes..<(item + 1) * imageBytes]), label: label)
+                    try writer.append(
+                        pixels: UnsafeBufferPointer(rebasing: pixels[item * imageBytes..<(item + 1) * imageBytes]),
+                        label: label)
                 }
             }
             progress?(first + items, count)
@@ -144,7 +146,8 @@ public enum DatasetPreparer {
                 let base = record * release.recordBytes
                 let label = Int(bytes[base + release.labelOffset])
                 guard label < release.classNames.count else {
-                    throw PrepareError.cifarLabel(path: file, record: record, label: label, classes: release.classNames.count)
+                    throw PrepareError.cifarLabel(
+                        path: file, record: record, label: label, classes: release.classNames.count)
                 }
                 // Records hold planes (1024 R, 1024 G, 1024 B); the dataset holds interleaved RGB.
                 let pixels = base + release.recordBytes - 3072

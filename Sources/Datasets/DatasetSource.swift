@@ -76,7 +76,8 @@ struct FolderListing {
             var count = 0
             for name in try Self.entries(of: classPath) {
                 if Self.isFolder(name, in: classPath) {
-                    skipped.append(SkippedFile(path: classPath + "/" + name, reason: "nested folder inside a class folder"))
+                    skipped.append(
+                        SkippedFile(path: classPath + "/" + name, reason: "nested folder inside a class folder"))
                     continue
                 }
                 files.append((classPath + "/" + name, label))

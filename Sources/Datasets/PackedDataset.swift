@@ -41,7 +41,8 @@ public final class PackedDataset: @unchecked Sendable {
         let size = Int(status.st_size)
         guard size >= PackedDatasetHeader.fixedBytes else {
             if size >= 8 { try Self.checkMagic(descriptor: descriptor, path: path) }
-            throw DatasetFileError.truncated(path: path, expectedBytes: PackedDatasetHeader.fixedBytes, actualBytes: size)
+            throw DatasetFileError.truncated(
+                path: path, expectedBytes: PackedDatasetHeader.fixedBytes, actualBytes: size)
         }
         guard let raw = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), raw != MAP_FAILED else {
             throw DatasetFileError.fromErrno(path: path, operation: "map")

@@ -99,7 +99,8 @@ public final class PackedDatasetWriter {
             _ = fsync(folderDescriptor)
             close(folderDescriptor)
         }
-        return Checksum.hex(UInt64(littleEndian: encoded.withUnsafeBytes { $0.load(fromByteOffset: 64, as: UInt64.self) }))
+        return Checksum.hex(
+            UInt64(littleEndian: encoded.withUnsafeBytes { $0.load(fromByteOffset: 64, as: UInt64.self) }))
     }
 
     /// Drops the temporary file; the final path is never touched.

@@ -96,8 +96,9 @@ public enum SyntheticDataset {
             let column = (a / cell).rounded(.down)
             let row = (b / cell).rounded(.down)
             let inside = Int(column + row) & 1 == 0
-            let edge = min(
-                min(a / cell - column, column + 1 - a / cell), min(b / cell - row, row + 1 - b / cell)) * cell
+            let edge =
+                min(
+                    min(a / cell - column, column + 1 - a / cell), min(b / cell - row, row + 1 - b / cell)) * cell
             return max(box(radius, radius), inside ? -edge : edge)
         default: return (abs(a) + abs(b) - radius) * 0.7071
         }
