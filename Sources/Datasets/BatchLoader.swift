@@ -7,7 +7,7 @@ import Foundation
 
 /// One finished batch. `images` is a view into a loader slot: it stays valid until the next call
 /// of `next()` (or `close()`), after which the slot is refilled.
-public struct LoadedBatch: @unchecked Sendable {
+public struct LoadedBatch: Sendable {
     /// `[V * B, 3, S, S]`: with two views per sample, rows `2i` and `2i + 1` are the two views of
     /// `indices[i]` (the interleaved order NT-Xent expects); with one view, row `i` is `indices[i]`.
     public let images: Tensor

@@ -29,25 +29,31 @@ struct ResamplingAxis {
             let center = Double(start) + (Double(position) + 0.5) * scale
             let low = max(start, Int((center - radius).rounded(.down)))
             let high = min(start + length, Int((center + radius).rounded(.up)) + 1)
-            var taps: [Double] = []
+            let slot = mirrored ? outputLength - 1 - position : position
             var firstTap = -1
+            var taps = 0
+            var lastNonZero = 0
+            var total = 0.0
             for source in low..<high {
                 let weight = max(0, 1 - abs((Double(source) + 0.5 - center) / radius))
                 if weight == 0 && firstTap < 0 { continue }
                 if firstTap < 0 { firstTap = source }
-                taps.append(weight)
+                weights[slot * maxTaps + taps] = Float(weight)
+                taps += 1
+                if weight > 0 { lastNonZero = taps }
+                total += weight
             }
-            while let last = taps.last, last == 0 { taps.removeLast() }
-            if taps.isEmpty {
+            if total == 0 {
                 // Only when the centre sits exactly on an interval edge with a zero weight everywhere.
                 firstTap = min(max(Int(center), start), start + length - 1)
-                taps = [1]
+                weights[slot * maxTaps] = 1
+                (lastNonZero, total) = (1, 1)
             }
-            let total = taps.reduce(0, +)
-            let slot = mirrored ? outputLength - 1 - position : position
             first[slot] = Int32(firstTap)
-            count[slot] = Int32(taps.count)
-            for (tap, weight) in taps.enumerated() { weights[slot * maxTaps + tap] = Float(weight / total) }
+            count[slot] = Int32(lastNonZero)
+            for tap in 0..<lastNonZero {
+                weights[slot * maxTaps + tap] = Float(Double(weights[slot * maxTaps + tap]) / total)
+            }
         }
     }
 
