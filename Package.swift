@@ -38,14 +38,17 @@ let package = Package(
         .target(name: "Optimization", dependencies: ["Compute"]),
         .target(name: "Datasets", dependencies: ["Compute", "CImageCodec"]),
         .target(name: "Training", dependencies: ["Compute", "Optimization", "Datasets"]),
+        .target(name: "Evaluation", dependencies: ["Compute", "Optimization", "Datasets", "Training"]),
         .target(name: "Collectives", dependencies: ["Compute", "CZeroMQ"]),
         .executableTarget(
-            name: "simclr", dependencies: ["Training", "Datasets", "Compute", "Optimization", "Collectives"]),
+            name: "simclr",
+            dependencies: ["Training", "Evaluation", "Datasets", "Compute", "Optimization", "Collectives"]),
 
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Compute"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Compute"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Training", "Datasets", "Compute"]),
     ]
 )

@@ -8,18 +8,21 @@ import Datasets
 import Foundation
 
 public enum FeatureExtractor {
-    /// Encoder features of every sample of `dataset`, `[count, F]` row-major and L2-normalised.
-    /// The model runs in inference mode (running batch-norm statistics) and is left in training mode.
+    /// Encoder features of the samples `indices` of `dataset` (all when `nil`), `[count, F]`
+    /// row-major, L2-normalised unless `normalize` is false. The model runs in inference mode
+    /// (running batch-norm statistics) and is left in training mode.
     public static func features(
-        of dataset: PackedDataset, encoder: ResNet, context: ComputeContext, batchSize: Int = 256, loaderThreads: Int
+        of dataset: PackedDataset, indices: [Int]? = nil, encoder: ResNet, context: ComputeContext,
+        batchSize: Int = 256, loaderThreads: Int, normalize: Bool = true
     ) throws -> [Float] {
+        let indices = indices ?? Array(0..<dataset.count)
         let evaluation = AugmentationConfiguration.evaluation(imageSize: dataset.height)
         let loader = BatchLoader(
             dataset: dataset, configuration: evaluation, seed: 0, threads: loaderThreads, maximumBatchSize: batchSize,
             viewsPerSample: 1)
         defer { loader.close() }
-        let batches = stride(from: 0, to: dataset.count, by: batchSize).map {
-            Array($0..<min($0 + batchSize, dataset.count))
+        let batches = stride(from: 0, to: indices.count, by: batchSize).map {
+            Array(indices[$0..<min($0 + batchSize, indices.count)])
         }
         for batch in batches.prefix(2) { try loader.submit(indices: batch, epoch: 0) }
         context.mode = .inference
@@ -34,7 +37,7 @@ public enum FeatureExtractor {
                 let source = h.sample(row)
                 var squares: Float = 0
                 for j in 0..<width { squares += source[j] * source[j] }
-                let norm = max(squares.squareRoot(), 1e-12)
+                let norm = normalize ? max(squares.squareRoot(), 1e-12) : 1
                 for j in 0..<width { features.append(source[j] / norm) }
             }
         }

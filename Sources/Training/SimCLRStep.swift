@@ -51,6 +51,12 @@ public struct StepTimings: Sendable, Codable, Equatable {
 public struct NonFiniteError: Error, CustomStringConvertible {
     public var step: Int
     public var tensor: String
+
+    public init(step: Int, tensor: String) {
+        self.step = step
+        self.tensor = tensor
+    }
+
     public var description: String {
         "step \(step): non-finite values in \(tensor); the update was not applied and no checkpoint holds them"
             + " (lower the learning rate or check the input data)"

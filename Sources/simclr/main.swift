@@ -13,7 +13,8 @@ protocol Command {
 }
 
 let commands: [Command.Type] = [
-    PrepareCommand.self, TrainCommand.self, ExportCommand.self, BenchCommand.self, BenchDataCommand.self,
+    PrepareCommand.self, TrainCommand.self, EvalCommand.self, ExportCommand.self, BenchCommand.self,
+    BenchDataCommand.self,
 ]
 
 @MainActor func printHelp() {

@@ -1,0 +1,87 @@
+// `simclr eval`: label-efficient evaluation of a checkpoint's encoder.
+
+import Evaluation
+import Foundation
+import Training
+
+enum EvalCommand: Command {
+    static let name = "eval"
+    static let summary = "evaluate an encoder: kNN, linear probe, fine-tuning, supervised baseline"
+    static let usage = """
+        Usage: simclr eval --checkpoint PATH --train FILE --test FILE --protocol P [options]
+
+          PATH                  a checkpoint file or a run directory (its newest good checkpoint)
+          --protocol P          knn | linear | finetune | supervised; a comma-separated list runs several
+          --label-fraction F    fraction of each training class with labels, e.g. 0.01 or 0.1 (default 1)
+          --seed N              draws the labeled fraction and the classifier's initial weights (default 0)
+          --epochs N            classifier epochs: linear probe (default 100), fine-tuning and
+                                supervised (default 100)
+          --batch-size N        fine-tuning and supervised batch size (default 64)
+          --learning-rate X     fine-tuning and supervised peak rate (default 0.05; linear probe 1e-3)
+          --threads N           compute threads (default: all cores)
+          --json                print the results as JSON on stdout
+        """
+
+    static func run(_ argv: [String]) throws {
+        let arguments = try Arguments(argv, booleanFlags: ["json"])
+        let checkpoint = try arguments.require("checkpoint")
+        let train = try arguments.require("train")
+        let test = try arguments.require("test")
+        let protocols = try arguments.require("protocol").split(separator: ",").map { name in
+            guard let value = EvaluationProtocol(rawValue: String(name)) else {
+                throw UsageError("--protocol: unknown protocol '\(name)' (knn, linear, finetune, supervised)")
+            }
+            return value
+        }
+        let fraction = Double(try arguments.float("label-fraction") ?? 1)
+        let seed = UInt64(try arguments.int("seed") ?? 0)
+        let epochs = try arguments.int("epochs")
+        let batchSize = try arguments.int("batch-size")
+        let learningRate = try arguments.float("learning-rate")
+        let threads = try arguments.int("threads") ?? ProcessInfo.processInfo.activeProcessorCount
+        let json = arguments.flag("json")
+        try arguments.finish()
+        guard fraction > 0 && fraction <= 1 else { throw UsageError("--label-fraction must be in (0, 1]") }
+
+        let (state, path) = try loadCheckpoint(checkpoint)
+        var evaluator = try Evaluator(state: state, train: train, test: test)
+        evaluator.threads = threads
+        var classifierOptions = ClassifierTrainingOptions()
+        var probeOptions = LinearProbeOptions()
+        if let epochs {
+            classifierOptions.epochs = epochs
+            probeOptions.epochs = epochs
+        }
+        if let batchSize { classifierOptions.batchSize = batchSize }
+        if let learningRate {
+            classifierOptions.learningRate = learningRate
+            probeOptions.learningRate = learningRate
+        }
+        classifierOptions.seed = seed
+        probeOptions.seed = seed
+        Log.info("eval", "checkpoint", ["path": path, "step": state.step, "fraction": fraction])
+
+        var results: [EvaluationResult] = []
+        for evaluation in protocols {
+            let result = try evaluator.run(
+                evaluation, labelFraction: fraction, seed: seed, classifierOptions: classifierOptions,
+                probeOptions: probeOptions
+            ) { message in Log.info("eval", evaluation.rawValue, ["progress": message]) }
+            results.append(result)
+        }
+
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+        } else {
+            print("protocol     fraction  labeled   test  accuracy  seconds")
+            for result in results {
+                print(
+                    String(
+                        format: "%-12@ %8.3f %8d %6d %8.2f%% %8.0f", result.protocolName, result.labelFraction,
+                        result.labeledSamples, result.testSamples, 100 * result.accuracy, result.seconds))
+            }
+        }
+    }
+}
