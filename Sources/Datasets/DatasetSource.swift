@@ -36,7 +36,10 @@ public enum DatasetSource: Equatable, Sendable {
         let exists = { (name: String) in FileManager.default.fileExists(atPath: text + "/" + name) }
         if exists("data_batch_1.bin") || exists("test_batch.bin") { return .cifar10(path: text) }
         if exists("train.bin") || exists("test.bin") { return .cifar100(path: text) }
-        guard let split else { return .imageFolder(path: text) }
+        // A folder holding train/ and test/ is a split source: without --split it means train,
+        // as the CIFAR releases do (a class named "test" would otherwise swallow the test set).
+        let isSplitFolder = exists("train") && exists("test")
+        guard let split = split ?? (isSplitFolder ? .train : nil) else { return .imageFolder(path: text) }
         let splitPath = text + "/" + split.rawValue
         guard FileManager.default.fileExists(atPath: splitPath, isDirectory: &isFolder), isFolder.boolValue else {
             throw PrepareError.badSplit(path: text, split: split.rawValue)

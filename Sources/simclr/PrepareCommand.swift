@@ -17,11 +17,12 @@ enum PrepareCommand: Command {
           a CIFAR-10 folder  data_batch_1..5.bin (train) and test_batch.bin (test)
           a CIFAR-100 folder train.bin and test.bin, fine labels
           an image folder    JPEG/PNG files in one subfolder per class (labeled), or directly in
-                             the folder (an unlabeled pool); with --split, SOURCE/train or SOURCE/test
+                             the folder (an unlabeled pool); a folder holding train/ and test/
+                             is split: SOURCE/train by default, SOURCE/test with --split test
 
-        --split picks train (default) or test of a CIFAR folder. --image-size N resizes every image
-        (shorter side to N, centre crop to N x N); without it the source's own size is kept, which
-        all images must share. Unreadable or corrupt files are skipped and listed in the summary; a
+        --split picks train (default) or test of a CIFAR or split folder. --image-size N resizes
+        every image (shorter side to N, centre crop to N x N); without it the source's own size is
+        kept, which all images must share. Unreadable or corrupt files are skipped and listed in the summary; a
         class folder with no usable image is an error. The output appears only when complete.
         """
 

@@ -1,2 +1,0 @@
-// Collective operations between processes over ZeroMQ.
-enum CollectivesModule {}
