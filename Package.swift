@@ -40,15 +40,20 @@ let package = Package(
         .target(name: "Training", dependencies: ["Compute", "Optimization", "Datasets"]),
         .target(name: "Evaluation", dependencies: ["Compute", "Optimization", "Datasets", "Training"]),
         .target(name: "Collectives", dependencies: ["Compute", "CZeroMQ"]),
+        .target(name: "Cluster", dependencies: ["Collectives", "Compute", "Training", "Datasets"]),
         .executableTarget(
             name: "simclr",
-            dependencies: ["Training", "Evaluation", "Datasets", "Compute", "Optimization", "Collectives"]),
+            dependencies: [
+                "Cluster", "Training", "Evaluation", "Datasets", "Compute", "Optimization", "Collectives",
+            ]),
 
         .testTarget(name: "ComputeTests", dependencies: ["Compute"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Compute"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Compute"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
+        .testTarget(
+            name: "ClusterTests", dependencies: ["Cluster", "Collectives", "Training", "Datasets", "Compute"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Training", "Datasets", "Compute"]),
     ]
 )
