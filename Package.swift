@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Compute", "Optimization", "Datasets"]),
         .target(name: "Evaluation", dependencies: ["Compute", "Optimization", "Datasets", "Training"]),
         .target(name: "Collectives", dependencies: ["Compute", "CZeroMQ"]),
+        .target(name: "ControlProtocol", dependencies: ["CSimCLRProto", "CProtobufC"]),
         .executableTarget(
             name: "simclr",
             dependencies: ["Training", "Evaluation", "Datasets", "Compute", "Optimization", "Collectives"]),
