@@ -51,6 +51,7 @@ let package = Package(
         .testTarget(name: "OptimizationTests", dependencies: ["Optimization", "Compute"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Compute"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "Compute"]),
+        .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Training", "Datasets", "Compute"]),
     ]
