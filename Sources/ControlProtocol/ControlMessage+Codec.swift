@@ -7,6 +7,9 @@ import CSimCLRProto
 
 extension ControlMessage {
     /// The serialized Envelope holding this message: the bytes of one ZeroMQ frame.
+    ///
+    /// protobuf-c keeps strings as C strings, so a string is sent up to its first NUL character, if
+    /// it has one. It also leaves out every double that compares equal to zero, so -0.0 arrives as +0.0.
     public func encode() -> [UInt8] {
         PackingScratch.with { scratch in
             var envelope = Simclr__Envelope()
