@@ -43,7 +43,9 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Compute", "Optimization", "Datasets", "Training"]),
         .target(name: "Collectives", dependencies: ["Compute", "CZeroMQ"]),
         .target(name: "ControlProtocol", dependencies: ["CSimCLRProto", "CProtobufC"]),
-        .target(name: "Cluster", dependencies: ["Collectives", "ControlProtocol", "Compute", "Training", "Datasets"]),
+        .target(
+            name: "Cluster",
+            dependencies: ["Collectives", "ControlProtocol", "Compute", "Optimization", "Training", "Datasets"]),
         .executableTarget(
             name: "simclr",
             dependencies: [
@@ -58,7 +60,7 @@ let package = Package(
         .testTarget(name: "ControlProtocolTests", dependencies: ["ControlProtocol"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Compute"]),
         .testTarget(
-            name: "ClusterTests", dependencies: ["Cluster", "Collectives", "Training", "Datasets", "Compute"]),
+            name: "ClusterTests", dependencies: ["Cluster", "Collectives", "ControlProtocol", "Training", "Datasets", "Compute"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Training", "Datasets", "Compute"]),
     ]
 )

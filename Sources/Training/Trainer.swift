@@ -40,6 +40,17 @@ public struct StepReport: Sendable {
     public var learningRate: Float
     public var imagesPerSecond: Double
     public var timings: StepTimings
+
+    public init(
+        step: Int, epoch: Int, loss: Double, learningRate: Float, imagesPerSecond: Double, timings: StepTimings
+    ) {
+        self.step = step
+        self.epoch = epoch
+        self.loss = loss
+        self.learningRate = learningRate
+        self.imagesPerSecond = imagesPerSecond
+        self.timings = timings
+    }
 }
 
 /// What a run tells its caller as it goes.
@@ -177,13 +188,14 @@ public final class Trainer {
     }
 }
 
-/// `metrics.jsonl`: one JSON object per logged step (and per monitor evaluation), appended and
-/// flushed as it goes. On resume, lines for steps after the checkpoint are dropped so that the
-/// file reads as one uninterrupted run.
-final class MetricsLog {
+/// A JSON-lines record of a run, keyed by step: `metrics.jsonl` (one object per logged step and
+/// per monitor evaluation) and the cluster's `ledger.jsonl`. Appended and flushed as it goes; on
+/// resume, lines for steps after the checkpoint are dropped so that the file reads as one
+/// uninterrupted run.
+public final class MetricsLog {
     private let handle: FileHandle
 
-    init(url: URL, truncateAfterStep step: Int) throws {
+    public init(url: URL, truncateAfterStep step: Int) throws {
         var kept = ""
         if let text = try? String(contentsOf: url, encoding: .utf8) {
             for line in text.split(separator: "\n") {
@@ -200,7 +212,7 @@ final class MetricsLog {
 
     deinit { try? handle.close() }
 
-    func append(_ report: StepReport) throws {
+    public func append(_ report: StepReport) throws {
         let object: [String: Any] = [
             "step": report.step, "epoch": report.epoch, "loss": report.loss, "lr": Double(report.learningRate),
             "images_per_second": report.imagesPerSecond,
@@ -213,11 +225,12 @@ final class MetricsLog {
         try write(object)
     }
 
-    func appendMonitor(step: Int, accuracy: Double) throws {
+    public func appendMonitor(step: Int, accuracy: Double) throws {
         try write(["step": step, "knn_accuracy": accuracy])
     }
 
-    private func write(_ object: [String: Any]) throws {
+    /// Appends one record; it must hold an integer "step".
+    public func write(_ object: [String: Any]) throws {
         var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         data.append(0x0A)
         try handle.write(contentsOf: data)

@@ -46,6 +46,9 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var momentum: Float = 0.9
     public var nesterov: Bool = false
     public var temperature: Float = 0.5
+    /// Batch-norm statistics over the whole global batch when several workers share it (the
+    /// paper's global BN); off, each worker normalises with its own share.
+    public var synchronizeBatchNorm: Bool = true
 
     // Bookkeeping that changes no number.
     public var logEvery: Int = 10
@@ -55,6 +58,42 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public var monitorEvery: Int = 0
 
     public init() {}
+
+    /// Reads the fields present and keeps the defaults of the others, so that a `--config` file
+    /// may name only what it changes.
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func read<Value: Decodable>(_ key: CodingKeys, into value: inout Value) throws {
+            if let decoded = try container.decodeIfPresent(Value.self, forKey: key) { value = decoded }
+        }
+        try read(.arch, into: &arch)
+        try read(.width, into: &width)
+        try read(.stem, into: &stem)
+        try read(.headLayers, into: &headLayers)
+        try read(.headHidden, into: &headHidden)
+        try read(.projectionDim, into: &projectionDim)
+        try read(.headOutputBatchNorm, into: &headOutputBatchNorm)
+        try read(.batchSize, into: &batchSize)
+        try read(.epochs, into: &epochs)
+        try read(.steps, into: &steps)
+        try read(.seed, into: &seed)
+        try read(.colorJitterStrength, into: &colorJitterStrength)
+        try read(.blur, into: &blur)
+        try read(.optimizer, into: &optimizer)
+        try read(.learningRate, into: &learningRate)
+        try read(.learningRateScaling, into: &learningRateScaling)
+        try read(.warmupEpochs, into: &warmupEpochs)
+        try read(.weightDecay, into: &weightDecay)
+        try read(.momentum, into: &momentum)
+        try read(.nesterov, into: &nesterov)
+        try read(.temperature, into: &temperature)
+        try read(.synchronizeBatchNorm, into: &synchronizeBatchNorm)
+        try read(.logEvery, into: &logEvery)
+        try read(.checkpointEvery, into: &checkpointEvery)
+        try read(.keepCheckpoints, into: &keepCheckpoints)
+        try read(.monitorEvery, into: &monitorEvery)
+    }
 
     /// The configuration of the paper-style reference recipe used across the project's figures:
     /// ResNet-18 width 16 with the CIFAR stem, head 128-128-128, batch 256, temperature 0.5,
@@ -91,7 +130,9 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
             ("learningRateScaling", learningRateScaling.rawValue), ("warmupEpochs", "\(warmupEpochs)"),
             ("weightDecay", "\(weightDecay)"), ("momentum", "\(momentum)"), ("nesterov", "\(nesterov)"),
             ("temperature", "\(temperature)"),
-        ]
+        ] + (synchronizeBatchNorm ? [] : [("synchronizeBatchNorm", "false")])
+        // Fields added after the first checkpoints were written join only when they differ from
+        // their default, so those checkpoints keep their hash.
     }
 
     /// A short hex digest of `fingerprintFields`.
@@ -102,7 +143,11 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
 
     /// Names of the fields that differ from `other`, for messages that say what to change.
     public func differences(from other: TrainingConfiguration) -> [String] {
-        zip(fingerprintFields, other.fingerprintFields).compactMap { mine, theirs in
+        let fields = { (configuration: TrainingConfiguration) in
+            configuration.fingerprintFields.filter { $0.0 != "synchronizeBatchNorm" }
+                + [("synchronizeBatchNorm", "\(configuration.synchronizeBatchNorm)")]
+        }
+        return zip(fields(self), fields(other)).compactMap { mine, theirs in
             mine.1 == theirs.1 ? nil : "\(mine.0) (\(mine.1) here, \(theirs.1) there)"
         }
     }

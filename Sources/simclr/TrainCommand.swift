@@ -8,14 +8,13 @@ import Training
 enum TrainCommand: Command {
     static let name = "train"
     static let summary = "pretrain an encoder with SimCLR in this process"
-    static let usage = """
-        Usage: simclr train --data FILE --run-dir DIR [options]
-
+    /// The options that make up a run's configuration, shared with `coordinator` and `launch`.
+    static let configurationUsage = """
           --config FILE            JSON configuration (fields as in DIR/config.json); flags override it
-          --resume                 continue DIR from its newest good checkpoint
           --arch NAME              resnet18 | resnet34 | resnet50            (default resnet18)
           --width N                channels of the first stage                (default 64)
           --head-layers N          projection head layers, 2 or 3             (default 2)
+          --head-hidden N          hidden width of the head        (default: encoder features)
           --projection-dim N       output of the head                         (default 128)
           --batch-size N           samples per step; twice as many views      (default 256)
           --epochs N               length of the schedule                     (default 100)
@@ -30,9 +29,17 @@ enum TrainCommand: Command {
           --temperature X          NT-Xent temperature                        (default 0.5)
           --color-jitter X         jitter strength s                          (default 0.5)
           --blur on|off|auto       Gaussian blur (auto: on from 64 px)        (default auto)
+          --sync-bn on|off         batch norm over the global batch           (default on)
           --log-every N            metrics and log line period in steps       (default 10)
           --checkpoint-every N     checkpoint period in steps                 (default 500)
           --keep-checkpoints N     newest checkpoints kept                    (default 3)
+        """
+
+    static let usage = """
+        Usage: simclr train --data FILE --run-dir DIR [options]
+
+          --resume                 continue DIR from its newest good checkpoint
+        \(configurationUsage)
           --monitor-train FILE     labeled set for the kNN monitor's memory bank
           --monitor-test FILE      labeled set the kNN monitor classifies
           --monitor-every N        kNN period in steps (default: each epoch)
@@ -63,6 +70,7 @@ enum TrainCommand: Command {
         if let value = try choose("arch", ResNetDepth.self) { configuration.arch = value }
         if let value = try arguments.int("width") { configuration.width = value }
         if let value = try arguments.int("head-layers") { configuration.headLayers = value }
+        if let value = try arguments.int("head-hidden") { configuration.headHidden = value }
         if let value = try arguments.int("projection-dim") { configuration.projectionDim = value }
         if let value = try arguments.int("batch-size") { configuration.batchSize = value }
         if let value = try arguments.int("epochs") { configuration.epochs = value }
@@ -84,12 +92,26 @@ enum TrainCommand: Command {
             default: throw UsageError("--blur must be on, off or auto")
             }
         }
+        if let value = arguments.string("sync-bn") {
+            guard value == "on" || value == "off" else { throw UsageError("--sync-bn must be on or off") }
+            configuration.synchronizeBatchNorm = value == "on"
+        }
         if let value = try arguments.int("log-every") { configuration.logEvery = value }
         if let value = try arguments.int("checkpoint-every") { configuration.checkpointEvery = value }
         if let value = try arguments.int("keep-checkpoints") { configuration.keepCheckpoints = value }
         if let value = try arguments.int("monitor-every") { configuration.monitorEvery = value }
         do { try configuration.validate() } catch { throw UsageError("\(error)") }
         return configuration
+    }
+
+    /// The configuration a run directory was started with, for `--resume`.
+    static func savedConfiguration(in runDirectory: URL) throws -> TrainingConfiguration {
+        let saved = runDirectory.appendingPathComponent("config.json")
+        do {
+            return try JSONDecoder().decode(TrainingConfiguration.self, from: Data(contentsOf: saved))
+        } catch {
+            throw UsageError("--resume: cannot read \(saved.path): \(error)")
+        }
     }
 
     static func run(_ argv: [String]) throws {
@@ -99,15 +121,7 @@ enum TrainCommand: Command {
         let resume = arguments.flag("resume")
         // A resumed run starts from its own configuration; flags that change a field that matters
         // are then refused by name when the checkpoint is loaded.
-        var base = TrainingConfiguration()
-        if resume {
-            let saved = runDirectory.appendingPathComponent("config.json")
-            do {
-                base = try JSONDecoder().decode(TrainingConfiguration.self, from: Data(contentsOf: saved))
-            } catch {
-                throw UsageError("--resume: cannot read \(saved.path): \(error)")
-            }
-        }
+        let base = resume ? try savedConfiguration(in: runDirectory) : TrainingConfiguration()
         let configuration = try configuration(from: arguments, base: base)
         let threads = try arguments.int("threads") ?? ProcessInfo.processInfo.activeProcessorCount
         let loaderThreads = try arguments.int("loader-threads") ?? 1

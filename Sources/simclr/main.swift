@@ -13,8 +13,8 @@ protocol Command {
 }
 
 let commands: [Command.Type] = [
-    PrepareCommand.self, TrainCommand.self, EvalCommand.self, ExportCommand.self, BenchCommand.self,
-    BenchDataCommand.self,
+    PrepareCommand.self, TrainCommand.self, LaunchCommand.self, CoordinatorCommand.self, WorkerCommand.self,
+    StatusCommand.self, EvalCommand.self, ExportCommand.self, BenchCommand.self, BenchDataCommand.self,
 ]
 
 @MainActor func printHelp() {
@@ -32,6 +32,10 @@ if let coreType = OpenBLASCore.override() {
     execv("/proc/self/exe", argv)
     // execv returns only on failure; go on with the slower kernels.
 }
+
+// `launch` ignores SIGINT and SIGTERM to relay them; its children must not inherit that.
+signal(SIGINT, SIG_DFL)
+signal(SIGTERM, SIG_DFL)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {

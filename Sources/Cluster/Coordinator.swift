@@ -1,0 +1,455 @@
+// The coordinator of a cluster run: owns the configuration, the global batch plan, membership,
+// the commit of every step, checkpoints, metrics and the ledger of which samples each committed
+// step used. It never computes a gradient; workers do (Worker.swift), over their ring.
+//
+// Membership is a numbered generation fixed at a step boundary, and a step counts only when every
+// rank of its generation reported it (commit); a later issue adds workers joining and leaving by
+// forming a new generation at such a boundary.
+
+import Collectives
+import ControlProtocol
+import Datasets
+import Foundation
+import Optimization
+import Training
+
+public struct CoordinatorOptions: Sendable {
+    /// The control endpoint to bind, e.g. "tcp://*:5555" or "tcp://127.0.0.1:*".
+    public var bind: String
+    public var data: URL
+    public var runDirectory: URL
+    /// Workers that form the first generation; training starts when that many have registered.
+    public var workers: Int
+    public var resume: Bool
+    /// A checkpoint also after this many minutes since the last one (besides every N steps).
+    public var checkpointMinutes: Double?
+    /// How long a step may take before the run is stopped as stuck (a worker died or hangs).
+    public var stepTimeout: Duration = .seconds(600)
+    /// How long to wait for the first generation's workers to register.
+    public var registrationTimeout: Duration = .seconds(600)
+
+    public init(bind: String, data: URL, runDirectory: URL, workers: Int, resume: Bool = false) {
+        self.bind = bind
+        self.data = data
+        self.runDirectory = runDirectory
+        self.workers = workers
+        self.resume = resume
+    }
+}
+
+/// Why a cluster run stopped early.
+public struct CoordinatorError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What a coordinator tells its caller as the run goes.
+public enum CoordinatorEvent: Sendable {
+    case listening(endpoint: String)
+    case refused(worker: String, reason: String)
+    case joined(worker: String, rank: Int)
+    case started(stepsPerEpoch: Int, totalSteps: Int, firstStep: Int, generation: UInt64, workers: Int)
+    case resumed(from: String, step: Int, skipped: [String])
+    case step(StepReport)
+    case checkpoint(path: String, step: Int)
+    case dropped(reason: String, count: Int)
+}
+
+public final class Coordinator {
+    public let configuration: TrainingConfiguration
+    public let options: CoordinatorOptions
+    public let dataset: PackedDataset
+    public let plan: GlobalBatchPlan
+    public let lastStep: Int
+    /// Messages that were malformed, unknown, or for another step or generation.
+    public private(set) var droppedMessages = 0
+
+    private struct Member {
+        var identity: [UInt8]
+        var name: String
+        var ringEndpoint: String
+        var lastHeard: ContinuousClock.Instant
+        var imagesPerSecond: Double = 0
+    }
+
+    private let context: ZeroMQContext
+    private let control: ControlChannel
+    private var members: [Member] = []
+    private var generation: UInt64 = 0
+    private var committedStep = 0
+    private var lastLoss: Double?
+    private var lastCheckpointStep: Int?
+
+    public init(configuration: TrainingConfiguration, options: CoordinatorOptions) throws {
+        try configuration.validate()
+        precondition(options.workers >= 1, "Coordinator: at least one worker")
+        self.configuration = configuration
+        self.options = options
+        dataset = try PackedDataset(path: options.data.path)
+        plan = GlobalBatchPlan(sampleCount: dataset.count, batchSize: configuration.batchSize, seed: configuration.seed)
+        let scheduled = configuration.epochs * plan.stepsPerEpoch
+        lastStep = min(scheduled, configuration.steps ?? scheduled)
+        guard plan.batchSize >= 2 * options.workers else {
+            throw ConfigurationError(
+                "batch-size \(plan.batchSize) leaves some of the \(options.workers) workers fewer than 2 samples")
+        }
+        context = try ZeroMQContext()
+        control = try ControlChannel(routerAt: options.bind, context: context)
+    }
+
+    /// The bound control endpoint, with the port chosen for a "*" bind.
+    public var endpoint: String { control.boundEndpoint }
+
+    /// Runs the job to its last step: admits the first generation, plans and commits every step,
+    /// keeps checkpoints, and tells the workers to stop.
+    public func run(_ report: (CoordinatorEvent) -> Void) throws {
+        let directory = options.runDirectory
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        report(.listening(endpoint: endpoint))
+        try? Data(endpoint.utf8).write(to: directory.appendingPathComponent("coordinator.endpoint"), options: .atomic)
+
+        // Resume, or start a fresh run directory.
+        var state: TrainingState?
+        if options.resume {
+            let (saved, url, skipped) = try Checkpoint.latestGood(in: directory)
+            let differences = configuration.differences(from: saved.configuration)
+            guard differences.isEmpty else {
+                throw CoordinatorError(
+                    "\(url.path) was written with another configuration: " + differences.joined(separator: ", "))
+            }
+            state = saved
+            committedStep = saved.step
+            lastCheckpointStep = saved.step
+            report(.resumed(from: url.path, step: saved.step, skipped: skipped.map { "\($0)" }))
+        } else if !Checkpoint.list(in: directory).isEmpty {
+            throw ConfigurationError(
+                "\(directory.path) already holds checkpoints; pass --resume to continue it or choose a new --run-dir")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let configurationJSON = try encoder.encode(configuration)
+        try configurationJSON.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+        let metrics = try MetricsLog(
+            url: directory.appendingPathComponent("metrics.jsonl"), truncateAfterStep: committedStep)
+        let ledger = try MetricsLog(
+            url: directory.appendingPathComponent("ledger.jsonl"), truncateAfterStep: committedStep)
+
+        try admitFirstGeneration(
+            configurationJSON: String(decoding: configurationJSON, as: UTF8.self), state: state, report)
+        report(
+            .started(
+                stepsPerEpoch: plan.stepsPerEpoch, totalSteps: lastStep, firstStep: committedStep,
+                generation: generation, workers: members.count))
+        try train(metrics: metrics, ledger: ledger, report)
+        for member in members {
+            try? control.send(.stop(Stop(reason: "the run reached step \(lastStep)")), to: member.identity)
+        }
+    }
+
+    // MARK: Membership
+
+    /// Waits for `options.workers` acceptable registrations, then welcomes them as generation 1
+    /// (ranks in order of registration) and sends the resumed state to each.
+    private func admitFirstGeneration(
+        configurationJSON: String, state: TrainingState?, _ report: (CoordinatorEvent) -> Void
+    ) throws {
+        let deadline = ContinuousClock.now + options.registrationTimeout
+        while members.count < options.workers {
+            guard let (identity, received) = try control.receive(timeout: min(deadline - .now, .seconds(1))) else {
+                if ContinuousClock.now >= deadline {
+                    throw CoordinatorError(
+                        "only \(members.count) of \(options.workers) workers registered within \(options.registrationTimeout)"
+                    )
+                }
+                continue
+            }
+            guard case .message(let message, _) = received else {
+                drop(received, report)
+                continue
+            }
+            switch message {
+            case .register(let registration):
+                if let refusal = refusal(of: registration) {
+                    try? control.send(.refuse(refusal), to: identity)
+                    report(.refused(worker: registration.name, reason: refusal.reason))
+                    continue
+                }
+                members.removeAll { $0.identity == identity || $0.name == registration.name }
+                members.append(
+                    Member(
+                        identity: identity, name: registration.name, ringEndpoint: registration.ringEndpoint,
+                        lastHeard: .now))
+            case .statusRequest: try answerStatus(to: identity)
+            case .heartbeat: break
+            default: drop(.malformed("\(message.kind) from an unregistered peer"), report)
+            }
+        }
+
+        generation += 1
+        let endpoints = members.map(\.ringEndpoint)
+        let stateBytes = try state.map { try Checkpoint.encode($0) }
+        for (rank, member) in members.enumerated() {
+            try control.send(
+                .welcome(
+                    Welcome(
+                        rank: UInt32(rank), worldSize: UInt32(members.count), generation: generation,
+                        ringEndpoints: endpoints, configurationJSON: configurationJSON,
+                        startStep: UInt64(committedStep), stateFollows: stateBytes != nil)),
+                to: member.identity)
+            if let stateBytes {
+                let frames = Self.frames(of: stateBytes)
+                try control.send(
+                    .stateHeader(
+                        StateHeader(
+                            generation: generation, step: UInt64(committedStep), byteCount: UInt64(stateBytes.count),
+                            checksum: Checksum.fnv1a64(stateBytes), frames: UInt32(frames.count))),
+                    frames: frames, to: member.identity)
+            }
+            report(.joined(worker: member.name, rank: rank))
+        }
+    }
+
+    /// Why `registration` cannot join this run, naming the field that differs; nil if it can.
+    private func refusal(of registration: Register) -> Refuse? {
+        if registration.protocolVersion != ControlMessage.protocolVersion {
+            return Refuse(
+                reason: "worker \(registration.name) speaks protocol version \(registration.protocolVersion), this "
+                    + "coordinator \(ControlMessage.protocolVersion): run the same simclr build everywhere",
+                field: "protocol_version")
+        }
+        if !registration.configurationHash.isEmpty && registration.configurationHash != configuration.hash {
+            return Refuse(
+                reason: "worker \(registration.name) was started with configuration \(registration.configurationHash), "
+                    + "the run's is \(configuration.hash): start it without --config, or with the run's config.json",
+                field: "configuration_hash")
+        }
+        if !registration.hasDataset {
+            return Refuse(
+                reason: "worker \(registration.name) has no copy of the dataset; start it with --data FILE "
+                    + "(receiving samples from the coordinator is not built yet)",
+                field: "has_dataset")
+        }
+        if registration.datasetFingerprint != dataset.fingerprint {
+            return Refuse(
+                reason: "worker \(registration.name) reads dataset \(registration.datasetFingerprint), the run's is "
+                    + "\(dataset.fingerprint) (\(dataset.path)): give it a copy of the same prepared file",
+                field: "dataset_fingerprint")
+        }
+        return nil
+    }
+
+    // MARK: Steps
+
+    /// Plans, collects and commits every step to `lastStep`. Plans go out one step ahead so that
+    /// workers prepare the next batch while the current one computes; a state request for a
+    /// checkpoint goes to rank 0 right after the plan of the step before it, so it is answered
+    /// at exactly that boundary.
+    private func train(metrics: MetricsLog, ledger: MetricsLog, _ report: (CoordinatorEvent) -> Void) throws {
+        var permutations: [Int: [Int]] = [:]
+        var planned = committedStep
+        var sharesOfStep: [Int: [[Int]]] = [:]
+        var done: [Int: [StepDone]] = [:]
+        var pendingCheckpoints = Set<Int>()
+        var lastCheckpointTime = ContinuousClock.now
+        var lastProgress = ContinuousClock.now
+
+        func sendPlan(_ step: Int) throws {
+            let epoch = plan.epoch(of: step)
+            if permutations[epoch] == nil {
+                permutations = permutations.filter { $0.key >= epoch - 1 }
+                permutations[epoch] = plan.permutation(epoch: epoch)
+            }
+            let indices = plan.indices(step: step, permutation: permutations[epoch]!)
+            let shares = GlobalBatchPlan.evenSplit(count: indices.count, parts: members.count)
+            sharesOfStep[step] = shares.map { Array(indices[$0]) }
+            let message = ControlMessage.stepPlan(
+                StepPlan(
+                    generation: generation, step: UInt64(step), epoch: UInt64(epoch),
+                    learningRate: 0, indices: indices.map { Int64($0) }, counts: shares.map { UInt32($0.count) }))
+            for member in members { try control.send(message, to: member.identity) }
+
+            // A checkpoint after this step: every N steps, after M minutes, and at the end.
+            let boundary = step + 1
+            let minutesDue = options.checkpointMinutes.map {
+                ContinuousClock.now - lastCheckpointTime > .seconds($0 * 60)
+            }
+            if boundary % configuration.checkpointEvery == 0 || boundary == lastStep || minutesDue == true {
+                pendingCheckpoints.insert(boundary)
+                lastCheckpointTime = .now
+                try control.send(
+                    .stateRequest(StateRequest(generation: generation, step: UInt64(boundary))), to: members[0].identity
+                )
+            }
+        }
+
+        while committedStep < lastStep || !pendingCheckpoints.isEmpty {
+            while planned < lastStep && planned <= committedStep + 1 {
+                try sendPlan(planned)
+                planned += 1
+            }
+            guard let (identity, received) = try control.receive(timeout: .seconds(1)) else {
+                if ContinuousClock.now - lastProgress > options.stepTimeout {
+                    let missing = members.enumerated().filter { rank, _ in
+                        !(done[committedStep] ?? []).contains { Int($0.rank) == rank }
+                    }.map(\.element.name)
+                    throw CoordinatorError(
+                        "step \(committedStep + 1) made no progress for \(options.stepTimeout); no report from "
+                            + missing.joined(separator: ", ") + " (see their logs; resume with --resume)")
+                }
+                continue
+            }
+            guard case .message(let message, let frames) = received else {
+                drop(received, report)
+                continue
+            }
+            let rank = members.firstIndex { $0.identity == identity }
+            if let rank { members[rank].lastHeard = .now }
+
+            switch message {
+            case .stepDone(let stepDone):
+                // A rank may report the next step before a slower one's report of this step arrives.
+                guard let rank, stepDone.generation == generation, Int(stepDone.rank) == rank,
+                    (committedStep...committedStep + 1).contains(Int(stepDone.step)),
+                    !(done[Int(stepDone.step)] ?? []).contains(where: { $0.rank == stepDone.rank })
+                else {
+                    drop(
+                        .malformed("a step report for step \(stepDone.step) of generation \(stepDone.generation)"),
+                        report)
+                    continue
+                }
+                done[Int(stepDone.step), default: []].append(stepDone)
+                members[rank].imagesPerSecond = 2 * Double(stepDone.samples) / (total(stepDone.timings) / 1000)
+                guard done[committedStep]?.count == members.count else { continue }
+
+                // Every rank reported: the step counts.
+                let reports = done.removeValue(forKey: committedStep)!.sorted { $0.rank < $1.rank }
+                let loss = reports[0].loss
+                if let disagreeing = reports.first(where: { $0.loss != loss }) {
+                    throw CoordinatorError(
+                        "ranks disagree on the loss of step \(committedStep + 1) (\(loss) and \(disagreeing.loss)): "
+                            + "their collectives went out of step")
+                }
+                for member in members {
+                    try control.send(
+                        .commit(Commit(generation: generation, step: UInt64(committedStep))), to: member.identity)
+                }
+                try record(
+                    step: committedStep, reports: reports, shares: sharesOfStep.removeValue(forKey: committedStep)!,
+                    metrics: metrics, ledger: ledger, report)
+                lastLoss = loss
+                committedStep += 1
+                lastProgress = .now
+
+            case .stateHeader(let header):
+                guard rank == 0, header.generation == generation, pendingCheckpoints.contains(Int(header.step)) else {
+                    drop(.malformed("an unrequested state for step \(header.step)"), report)
+                    continue
+                }
+                let bytes = Array(frames.joined())
+                guard frames.count == Int(header.frames), bytes.count == Int(header.byteCount),
+                    Checksum.fnv1a64(bytes) == header.checksum
+                else {
+                    throw CoordinatorError(
+                        "the state for step \(header.step) arrived damaged (\(bytes.count) of \(header.byteCount) bytes)"
+                    )
+                }
+                let state = try Checkpoint.decode(bytes, path: "state of step \(header.step) from \(members[0].name)")
+                guard state.configuration.hash == configuration.hash, state.step == Int(header.step) else {
+                    throw CoordinatorError("rank 0 sent the state of another run or step (\(state.step))")
+                }
+                let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
+                pendingCheckpoints.remove(Int(header.step))
+                lastCheckpointStep = Int(header.step)
+                lastProgress = .now
+                report(.checkpoint(path: url.path, step: Int(header.step)))
+
+            case .abort(let abort):
+                let name = rank.map { members[$0].name } ?? "an unknown peer"
+                for member in members where member.identity != identity {
+                    try? control.send(
+                        .stop(Stop(reason: "\(name) gave up step \(abort.step + 1): \(abort.reason)")),
+                        to: member.identity)
+                }
+                throw CoordinatorError("\(name) gave up step \(abort.step + 1): \(abort.reason)")
+
+            case .heartbeat(let heartbeat):
+                if let rank, heartbeat.imagesPerSecond > 0 { members[rank].imagesPerSecond = heartbeat.imagesPerSecond }
+            case .statusRequest: try answerStatus(to: identity)
+            case .register(let registration):
+                // Joining mid-run is the next issue's; say so instead of leaving the worker waiting.
+                try? control.send(
+                    .refuse(
+                        Refuse(
+                            reason: "the run's membership is fixed once training started (generation \(generation))",
+                            field: "generation")), to: identity)
+                report(.refused(worker: registration.name, reason: "joined after the start"))
+            default: drop(.malformed("unexpected \(message.kind)"), report)
+            }
+        }
+    }
+
+    /// Writes a committed step to the ledger (always) and the metrics (every `logEvery` steps, the
+    /// first and the last, as `simclr train` does).
+    private func record(
+        step: Int, reports: [StepDone], shares: [[Int]], metrics: MetricsLog, ledger: MetricsLog,
+        _ report: (CoordinatorEvent) -> Void
+    ) throws {
+        let epoch = plan.epoch(of: step)
+        try ledger.write(["step": step + 1, "epoch": epoch, "generation": Int(generation), "samples": shares])
+
+        // The slowest rank sets the pace: phase by phase, the largest time over ranks.
+        var timings = StepTimings()
+        for done in reports {
+            timings.data = max(timings.data, done.timings.data)
+            timings.forward = max(timings.forward, done.timings.forward)
+            timings.exchange = max(timings.exchange, done.timings.exchange)
+            timings.backward = max(timings.backward, done.timings.backward)
+            timings.allReduce = max(timings.allReduce, done.timings.allReduce)
+            timings.optimizer = max(timings.optimizer, done.timings.optimizer)
+        }
+        let views = 2 * shares.reduce(0) { $0 + $1.count }
+        let learningRate = LearningRateSchedule(
+            peak: configuration.learningRateScaling.peak(
+                base: configuration.learningRate, batchSize: configuration.batchSize),
+            warmupSteps: Int((configuration.warmupEpochs * Double(plan.stepsPerEpoch)).rounded()),
+            totalSteps: configuration.epochs * plan.stepsPerEpoch
+        ).rate(at: step)
+        let stepReport = StepReport(
+            step: step + 1, epoch: epoch, loss: reports[0].loss, learningRate: learningRate,
+            imagesPerSecond: Double(views) / (timings.total / 1000), timings: timings)
+        if (step + 1) % configuration.logEvery == 0 || step == 0 || step + 1 == lastStep {
+            try metrics.append(stepReport)
+            report(.step(stepReport))
+        }
+    }
+
+    private func total(_ timings: StepDone.Timings) -> Double {
+        timings.data + timings.forward + timings.exchange + timings.backward + timings.allReduce
+            + timings.optimizer
+    }
+
+    // MARK: Status and bookkeeping
+
+    private func answerStatus(to identity: [UInt8]) throws {
+        let now = ContinuousClock.now
+        let workers = members.enumerated().map { rank, member in
+            ControlMessage.Status.Worker(
+                name: member.name, rank: UInt32(rank), imagesPerSecond: member.imagesPerSecond,
+                lastHeartbeatAgeSeconds: (now - member.lastHeard).milliseconds / 1000)
+        }
+        try control.send(
+            .status(
+                ControlMessage.Status(
+                    runDirectory: options.runDirectory.path, step: UInt64(committedStep),
+                    epoch: UInt64(plan.epoch(of: committedStep)), generation: generation, workers: workers,
+                    lastCheckpointStep: lastCheckpointStep.map { UInt64($0) }, loss: lastLoss)),
+            to: identity)
+    }
+
+    private func drop(_ received: ControlChannel.Received, _ report: (CoordinatorEvent) -> Void) {
+        droppedMessages += 1
+        if case .malformed(let reason) = received { report(.dropped(reason: reason, count: droppedMessages)) }
+    }
+
+    static func frames(of bytes: [UInt8]) -> [[UInt8]] { Worker.frames(of: bytes) }
+}

@@ -1,0 +1,308 @@
+// A cluster worker: registers with the coordinator over a DEALER socket, forms the ring with the
+// other workers of its generation, and runs the steps the coordinator plans on its share of each
+// global batch, reading the samples from its local copy of the dataset. Membership, the plan and
+// checkpoints are the coordinator's; the collectives are the ring's.
+
+import Collectives
+import ControlProtocol
+import Datasets
+import Foundation
+import Training
+
+public struct WorkerOptions: Sendable {
+    /// The coordinator's control endpoint, e.g. "tcp://10.0.0.5:5555".
+    public var coordinator: String
+    /// This worker's copy of the dataset file (the coordinator checks its fingerprint).
+    public var data: URL
+    /// A stable name, unique in the cluster.
+    public var name: String
+    public var threads: Int
+    public var loaderThreads: Int
+    /// Where the other workers reach this one's ring socket: "tcp://HOST:*" (any free port) or an
+    /// "ipc://" path for workers on one host.
+    public var ringBind: String
+    /// The hash of the configuration this worker was started with, if any: it then refuses to
+    /// train another.
+    public var configurationHash: String?
+    /// How long to wait for the coordinator before giving up.
+    public var coordinatorTimeout: Duration = .seconds(120)
+
+    public init(
+        coordinator: String, data: URL, name: String, threads: Int, loaderThreads: Int, ringBind: String,
+        configurationHash: String? = nil
+    ) {
+        self.coordinator = coordinator
+        self.data = data
+        self.name = name
+        self.threads = threads
+        self.loaderThreads = loaderThreads
+        self.ringBind = ringBind
+        self.configurationHash = configurationHash
+    }
+}
+
+/// What a worker tells its caller as it goes.
+public enum WorkerEvent: Sendable {
+    case registered(coordinator: String, ringEndpoint: String)
+    case welcomed(rank: Int, worldSize: Int, generation: UInt64, startStep: Int)
+    case ringFormed(rank: Int, worldSize: Int)
+    case dropped(reason: String, count: Int)
+    case stopping(reason: String, step: Int)
+}
+
+/// Why a worker stopped before the coordinator told it to.
+public struct WorkerError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public final class Worker {
+    public let options: WorkerOptions
+    private let context: ZeroMQContext
+    private let control: ControlChannel
+    private let dataset: PackedDataset
+    /// Messages that were malformed, unknown or stale, dropped with a log line each.
+    public private(set) var droppedMessages = 0
+
+    public init(options: WorkerOptions) throws {
+        self.options = options
+        dataset = try PackedDataset(path: options.data.path)
+        context = try ZeroMQContext()
+        control = try ControlChannel(dealerTo: options.coordinator, context: context)
+    }
+
+    /// Joins, trains until the coordinator says stop, and returns. `report` hears of every event.
+    public func run(_ report: (WorkerEvent) -> Void) throws {
+        let binding = try RingBinding(context: context, endpoint: options.ringBind)
+        let ringEndpoint = Self.reachable(binding.endpoint, bind: options.ringBind)
+        try control.send(
+            .register(
+                Register(
+                    protocolVersion: ControlMessage.protocolVersion, name: options.name,
+                    threads: UInt32(options.threads), configurationHash: options.configurationHash ?? "",
+                    datasetFingerprint: dataset.fingerprint, ringEndpoint: ringEndpoint, hasDataset: true)))
+        report(.registered(coordinator: options.coordinator, ringEndpoint: ringEndpoint))
+
+        // Welcome or refusal.
+        var welcome: Welcome?
+        while welcome == nil {
+            guard let (message, _) = try receive(timeout: options.coordinatorTimeout, report) else {
+                throw WorkerError(
+                    "no answer from the coordinator at \(options.coordinator) within \(options.coordinatorTimeout)")
+            }
+            switch message {
+            case .welcome(let value): welcome = value
+            case .refuse(let refusal):
+                throw WorkerError("the coordinator refused this worker: \(refusal.reason) (field \(refusal.field))")
+            case .stop(let stop): throw WorkerError("the coordinator stopped before training: \(stop.reason)")
+            default: drop("\(message.kind) before the welcome", report)
+            }
+        }
+        guard let welcome else { return }
+        let configuration: TrainingConfiguration
+        do {
+            configuration = try JSONDecoder().decode(
+                TrainingConfiguration.self, from: Data(welcome.configurationJSON.utf8))
+        } catch {
+            throw WorkerError("the coordinator's configuration is unreadable: \(error)")
+        }
+        let rank = Int(welcome.rank)
+        let generation = welcome.generation
+        let plan = GlobalBatchPlan(
+            sampleCount: dataset.count, batchSize: configuration.batchSize, seed: configuration.seed)
+        let engine = SimCLRStep(
+            configuration: configuration, stepsPerEpoch: plan.stepsPerEpoch, threads: options.threads)
+        report(
+            .welcomed(
+                rank: rank, worldSize: Int(welcome.worldSize), generation: generation,
+                startStep: Int(welcome.startStep)))
+
+        // The model state of a resumed run.
+        if welcome.stateFollows {
+            guard let (message, frames) = try receive(timeout: options.coordinatorTimeout, report),
+                case .stateHeader(let header) = message
+            else { throw WorkerError("the coordinator announced a state transfer but sent none") }
+            let bytes = Array(frames.joined())
+            guard bytes.count == Int(header.byteCount), Checksum.fnv1a64(bytes) == header.checksum else {
+                throw WorkerError("the state transfer arrived damaged (\(bytes.count) of \(header.byteCount) bytes)")
+            }
+            try engine.restore(try Checkpoint.decode(bytes, path: "state from the coordinator"), path: "coordinator")
+        }
+
+        // The ring of this generation, and the exchange the step runs on.
+        let ring = try RingCommunicator(
+            binding: binding, context: context, rank: rank, endpoints: welcome.ringEndpoints, generation: generation)
+        defer { ring.close() }
+        let exchange = RingExchange(ring: ring, synchronizeBatchNorm: configuration.synchronizeBatchNorm)
+        exchange.attach(to: engine.context)
+        let loader = BatchLoader(
+            dataset: dataset, configuration: Trainer.augmentation(configuration, imageSize: dataset.height),
+            seed: configuration.seed, threads: options.loaderThreads, maximumBatchSize: plan.batchSize + 1, slots: 4)
+        defer { loader.close() }
+        report(.ringFormed(rank: rank, worldSize: welcome.ringEndpoints.count))
+
+        // Work through the coordinator's messages in order; plans are handed to the loader as
+        // soon as they arrive so that the next batch is prepared while this one computes.
+        var nextStep = Int(welcome.startStep)
+        var queue: [(ControlMessage, [[UInt8]])] = []
+        var lastHeartbeat = ContinuousClock.now
+        var lastImagesPerSecond = 0.0
+        var lastStepMilliseconds = 0.0
+        var lastHeard = ContinuousClock.now
+        while true {
+            // Take in everything waiting (or wait a little when there is nothing to do).
+            var wait: Duration = queue.isEmpty ? .seconds(1) : .zero
+            while let (message, frames) = try receive(timeout: wait, once: true, report) {
+                wait = .zero
+                lastHeard = .now
+                switch message {
+                case .stepPlan(let stepPlan):
+                    guard stepPlan.generation == generation else {
+                        drop("plan of generation \(stepPlan.generation)", report)
+                        continue
+                    }
+                    let share = Self.share(of: stepPlan, rank: rank)
+                    try loader.submit(indices: share.map { Int($0) }, epoch: Int(stepPlan.epoch))
+                    queue.append((message, frames))
+                case .stateRequest, .stop: queue.append((message, frames))
+                case .commit: break
+                case .abort(let abort):
+                    throw WorkerError("the coordinator aborted step \(abort.step): \(abort.reason)")
+                default: drop("unexpected \(message.kind)", report)
+                }
+            }
+            if ContinuousClock.now - lastHeartbeat > .seconds(2) {
+                try control.send(
+                    .heartbeat(
+                        Heartbeat(
+                            generation: generation, step: UInt64(nextStep), imagesPerSecond: lastImagesPerSecond,
+                            stepMilliseconds: lastStepMilliseconds, residentBytes: ResidentMemory.bytes)))
+                lastHeartbeat = .now
+            }
+            guard !queue.isEmpty else {
+                if ContinuousClock.now - lastHeard > options.coordinatorTimeout {
+                    throw WorkerError("the coordinator has been silent for \(options.coordinatorTimeout)")
+                }
+                continue
+            }
+
+            let (message, _) = queue.removeFirst()
+            switch message {
+            case .stepPlan(let stepPlan):
+                guard Int(stepPlan.step) == nextStep else {
+                    throw WorkerError("planned for step \(stepPlan.step) but this worker is at step \(nextStep)")
+                }
+                let started = ContinuousClock.now
+                let batch = try loader.next()
+                let dataMilliseconds = (ContinuousClock.now - started).milliseconds
+                exchange.setRows(stepPlan.counts.map { 2 * Int($0) })
+                ring.step = stepPlan.step
+                let outcome: (loss: Double, timings: StepTimings)
+                do {
+                    outcome = try engine.run(
+                        views: batch.images, step: nextStep, exchange: exchange, reduction: exchange)
+                } catch {
+                    try? control.send(
+                        .abort(Abort(generation: generation, step: stepPlan.step, reason: "\(options.name): \(error)")))
+                    throw error
+                }
+                var timings = outcome.timings
+                timings.data = dataMilliseconds
+                try control.send(
+                    .stepDone(
+                        StepDone(
+                            generation: generation, step: stepPlan.step, rank: UInt32(rank), loss: outcome.loss,
+                            samples: UInt32(batch.indices.count), timings: Self.wire(timings))))
+                lastStepMilliseconds = timings.total
+                lastImagesPerSecond = Double(batch.images.shape.n) / (timings.total / 1000)
+                nextStep += 1
+
+            case .stateRequest(let request):
+                guard Int(request.step) == nextStep else {
+                    throw WorkerError("asked for the state before step \(request.step) at step \(nextStep)")
+                }
+                if let bad = engine.firstNonFiniteSegment(engine.model.store.values) {
+                    throw NonFiniteError(step: nextStep, tensor: "parameter \(bad)")
+                }
+                let bytes = try Checkpoint.encode(engine.snapshot(step: nextStep))
+                let frames = Self.frames(of: bytes)
+                try control.send(
+                    .stateHeader(
+                        StateHeader(
+                            generation: generation, step: request.step, byteCount: UInt64(bytes.count),
+                            checksum: Checksum.fnv1a64(bytes), frames: UInt32(frames.count))),
+                    frames: frames)
+
+            case .stop(let stop):
+                report(.stopping(reason: stop.reason, step: nextStep))
+                return
+
+            default: break
+            }
+        }
+    }
+
+    /// The indices rank `rank` takes from a plan: the `counts[rank]` after those of lower ranks.
+    static func share(of plan: StepPlan, rank: Int) -> ArraySlice<Int64> {
+        let start = plan.counts[..<rank].reduce(0) { $0 + Int($1) }
+        return plan.indices[start..<(start + Int(plan.counts[rank]))]
+    }
+
+    static func wire(_ timings: StepTimings) -> StepDone.Timings {
+        StepDone.Timings(
+            data: timings.data, forward: timings.forward, exchange: timings.exchange, backward: timings.backward,
+            allReduce: timings.allReduce, optimizer: timings.optimizer)
+    }
+
+    /// A state split into frames of at most 16 MB, so no single frame dwarfs the socket buffers.
+    static func frames(of bytes: [UInt8]) -> [[UInt8]] {
+        stride(from: 0, to: max(bytes.count, 1), by: 16 << 20).map {
+            Array(bytes[$0..<min($0 + (16 << 20), bytes.count)])
+        }
+    }
+
+    /// The bound endpoint as the others can reach it: a wildcard host is replaced by this
+    /// machine's name.
+    static func reachable(_ endpoint: String, bind: String) -> String {
+        guard endpoint.hasPrefix("tcp://0.0.0.0:") else { return endpoint }
+        return endpoint.replacingOccurrences(of: "0.0.0.0", with: ProcessInfo.processInfo.hostName)
+    }
+
+    private func receive(
+        timeout: Duration, once: Bool = false, _ report: (WorkerEvent) -> Void
+    ) throws -> (ControlMessage, [[UInt8]])? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let (_, received) = try control.receive(timeout: max(deadline - .now, .zero)) {
+                switch received {
+                case .message(let message, let frames): return (message, frames)
+                case .malformed(let reason): drop("malformed: \(reason)", report)
+                }
+            }
+            if once || ContinuousClock.now >= deadline { return nil }
+        }
+    }
+
+    private func drop(_ what: String, _ report: (WorkerEvent) -> Void) {
+        droppedMessages += 1
+        report(.dropped(reason: what, count: droppedMessages))
+    }
+}
+
+extension Duration {
+    /// The duration in milliseconds, as a Double.
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}
+
+/// This process's resident set size, read from /proc (0 where that is unavailable).
+enum ResidentMemory {
+    static var bytes: UInt64 {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}

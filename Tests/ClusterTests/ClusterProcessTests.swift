@@ -1,0 +1,257 @@
+// The cluster as users run it: `simclr launch`, `simclr coordinator` and `simclr worker` as real
+// processes over loopback, against `simclr train` in one process. The simclr executable is the
+// one built next to this test bundle (`swift build` builds it; scripts/test.sh does so first).
+
+import Collectives
+import Compute
+import Datasets
+import Foundation
+import Testing
+import Training
+
+@Suite("Cluster processes", .serialized)
+struct ClusterProcessTests {
+    static let directory: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "simclr-cluster-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    /// 56 samples in batches of 14 (see TrainingRun in RingExchangeTests for why it divides).
+    static let data: String = {
+        let path = directory.appendingPathComponent("train.simclr").path
+        _ = try! DatasetPreparer.prepare(
+            source: .synthetic(count: 56), output: path, options: PrepareOptions(imageSize: 16, seed: 5))
+        return path
+    }()
+
+    static let options = [
+        "--width", "4", "--batch-size", "14", "--epochs", "2", "--steps", "5", "--learning-rate", "0.1",
+        "--lr-scaling", "none", "--head-hidden", "16", "--projection-dim", "8", "--seed", "9", "--log-every", "1",
+        "--checkpoint-every", "3",
+    ]
+
+    func runDirectory(_ name: String) -> String {
+        Self.directory.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(6))").path
+    }
+
+    /// Five steps on 1, 2 and 3 worker processes log the losses of `simclr train` and end with its
+    /// parameters, within relative 1e-4: ranks sum in another order than one process. The model is
+    /// chosen well conditioned: with the head's hidden width left at 32, one process on 1 and on 2
+    /// threads already drifts apart by 1e-2 within five steps, and so does the cluster, by the
+    /// same amount, since tiny rounding differences grow through batch norm over few values.
+    @Test(arguments: [1, 2, 3])
+    func launchMatchesTrain(workers: Int) throws {
+        let single = runDirectory("train")
+        try simclr(["train", "--data", Self.data, "--run-dir", single, "--threads", "1"] + Self.options)
+        let cluster = runDirectory("launch\(workers)")
+        try simclr(
+            [
+                "launch", "--workers", "\(workers)", "--threads-per-worker", "1", "--data", Self.data, "--run-dir",
+                cluster,
+            ]
+                + Self.options)
+
+        let expected = try losses(in: single)
+        let actual = try losses(in: cluster)
+        #expect(expected.count == 5 && actual.count == 5)
+        for (step, (a, b)) in zip(expected, actual).enumerated() {
+            #expect(abs(a - b) <= 1e-4 * abs(a), "step \(step + 1): train \(a), launch \(b)")
+        }
+        if workers == 1 { #expect(actual == expected, "one worker is the same computation as train") }
+        let a = try finalState(in: single)
+        let b = try finalState(in: cluster)
+        #expect(b.step == 5)
+        #expect(relativeDifference(b.parameters, a.parameters) <= 1e-4)
+
+        // The ledger names every sample of every committed step once per epoch's share.
+        let ledger = try records(in: cluster, file: "ledger.jsonl")
+        #expect(ledger.map { $0["step"] as? Int } == [1, 2, 3, 4, 5])
+        let firstEpoch = ledger.prefix(4).flatMap { ($0["samples"] as? [[Int]] ?? []).joined() }
+        #expect(firstEpoch.sorted() == Array(0..<56))
+    }
+
+    @Test func unsynchronisedBatchNormDiffers() throws {
+        let single = runDirectory("train")
+        try simclr(["train", "--data", Self.data, "--run-dir", single, "--threads", "1"] + Self.options)
+        let cluster = runDirectory("nosync")
+        try simclr(
+            [
+                "launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", cluster,
+                "--sync-bn", "off",
+            ] + Self.options)
+        let worst = zip(try losses(in: single), try losses(in: cluster)).map { abs($0 - $1) / abs($0) }.max() ?? 0
+        #expect(worst > 1e-3)
+    }
+
+    /// A run stopped after its step-3 checkpoint and resumed ends bitwise where an uninterrupted
+    /// run does (same ranks, same threads: the same sums in the same order), with the same ledger.
+    @Test func resumeIsExact() throws {
+        let whole = runDirectory("whole")
+        try simclr(
+            ["launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", whole]
+                + Self.options)
+        let split = runDirectory("split")
+        var first = Self.options
+        first[first.firstIndex(of: "--steps")! + 1] = "3"
+        try simclr(
+            ["launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", split] + first)
+        try simclr(
+            [
+                "launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", split,
+                "--resume", "--steps", "5",
+            ])
+
+        let a = try finalState(in: whole)
+        let b = try finalState(in: split)
+        #expect(b.step == 5 && a.step == 5)
+        #expect(b.parameters == a.parameters)
+        #expect(b.optimizerState == a.optimizerState)
+        #expect(try ledgerText(whole) == (try ledgerText(split)))
+        #expect(try losses(in: whole) == (try losses(in: split)))
+    }
+
+    /// A worker with another dataset is refused and says which field differs; the coordinator logs
+    /// the refusal and garbage on its socket, and goes on to train with a proper worker.
+    @Test func mismatchedWorkerIsRefusedAndGarbageIsDropped() throws {
+        let other = Self.directory.appendingPathComponent("other.simclr").path
+        _ = try DatasetPreparer.prepare(
+            source: .synthetic(count: 56), output: other, options: PrepareOptions(imageSize: 16, seed: 6))
+        let run = runDirectory("refuse")
+        let coordinator = try Spawned(
+            ["coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "1", "--data", Self.data, "--run-dir", run]
+                + Self.options)
+        defer { coordinator.stop() }
+        let endpoint = try waitForEndpoint(run)
+
+        let refused = try Spawned(["worker", "--coordinator", endpoint, "--data", other, "--name", "stranger"])
+        #expect(refused.wait() != 0)
+        #expect(refused.output.contains("dataset_fingerprint"), "\(refused.output)")
+
+        try sendGarbage(to: endpoint)
+
+        let good = try Spawned(["worker", "--coordinator", endpoint, "--data", Self.data, "--threads", "1"])
+        #expect(good.wait() == 0, "\(good.output)")
+        #expect(coordinator.wait() == 0, "\(coordinator.output)")
+        #expect(coordinator.output.contains("refused"))
+        #expect(coordinator.output.contains("dropped message"))
+        #expect(try losses(in: run).count == 5)
+    }
+
+    // MARK: Helpers
+
+    func losses(in run: String) throws -> [Double] {
+        try records(in: run, file: "metrics.jsonl").compactMap { $0["loss"] as? Double }
+    }
+
+    func records(in run: String, file: String) throws -> [[String: Any]] {
+        let text = try String(contentsOfFile: run + "/" + file, encoding: .utf8)
+        return text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    func ledgerText(_ run: String) throws -> String {
+        try String(contentsOfFile: run + "/ledger.jsonl", encoding: .utf8)
+    }
+
+    func finalState(in run: String) throws -> TrainingState {
+        try Checkpoint.latestGood(in: URL(fileURLWithPath: run)).state
+    }
+
+    func waitForEndpoint(_ run: String) throws -> String {
+        let file = run + "/coordinator.endpoint"
+        for _ in 0..<600 {
+            if let text = try? String(contentsOfFile: file, encoding: .utf8), !text.isEmpty { return text }
+            usleep(50_000)
+        }
+        throw SpawnError("the coordinator never wrote \(file)")
+    }
+
+    /// Frames no control message is made of, from a peer that never registered.
+    func sendGarbage(to endpoint: String) throws {
+        let socket = try GarbageSender(endpoint: endpoint)
+        try socket.send([[0xFF, 0x00, 0x13, 0x37]])
+        try socket.send([[]])
+        try socket.send([[0x0A, 0x02, 0x08]])  // a truncated Register
+    }
+}
+
+/// Runs simclr to completion; throws with its output when it fails.
+func simclr(_ arguments: [String]) throws {
+    let process = try Spawned(arguments)
+    let status = process.wait()
+    guard status == 0 else {
+        throw SpawnError("simclr \(arguments.joined(separator: " ")) exited \(status):\n\(process.output)")
+    }
+}
+
+struct SpawnError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A simclr process with its output collected.
+final class Spawned: @unchecked Sendable {
+    let process = Process()
+    private let pipe = Pipe()
+    private var collected = Data()
+    private let lock = NSLock()
+    private let finished = DispatchSemaphore(value: 0)
+
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("simclr")
+    }
+
+    init(_ arguments: [String]) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
+            throw SpawnError("no simclr executable at \(Self.executable.path): run `swift build` first")
+        }
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let finished = finished
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+                finished.signal()
+            } else {
+                self?.lock.withLock { self?.collected.append(data) }
+            }
+        }
+        try process.run()
+    }
+
+    var output: String { lock.withLock { String(decoding: collected, as: UTF8.self) } }
+
+    /// Waits for the process (at most five minutes, then kills it) and its output.
+    func wait() -> Int32 {
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        _ = finished.wait(timeout: .now() + 5)
+        return process.terminationStatus
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A peer that connects to the coordinator and sends raw frames.
+final class GarbageSender {
+    let context: ZeroMQContext
+    let socket: ZeroMQSocket
+
+    init(endpoint: String) throws {
+        context = try ZeroMQContext()
+        socket = try ZeroMQSocket(.dealer, context: context, linger: .seconds(1))
+        try socket.connect(endpoint)
+    }
+
+    func send(_ frames: [[UInt8]]) throws { _ = try socket.send(frames: frames) }
+}
