@@ -77,6 +77,13 @@ final class Arguments {
     }
 
     /// Fails on any option or flag that no call above asked for.
+    /// The run directory: `--run-dir DIR`, or `--resume DIR` (the directory right after the flag).
+    func runDirectory() throws -> URL {
+        if let path = string("run-dir") { return URL(fileURLWithPath: path) }
+        if flag("resume"), let path = positionals.first { return URL(fileURLWithPath: path) }
+        throw UsageError("--run-dir is required (or --resume DIR)")
+    }
+
     func finish(allowPositionals: Int = 0) throws {
         let unknown = Set(options.keys).union(flags).subtracting(consumed).sorted()
         if !unknown.isEmpty {

@@ -17,26 +17,31 @@ enum CoordinatorCommand: Command {
           --workers N              workers that form the cluster; training starts when all joined
           --bind ENDPOINT          control endpoint (default tcp://*:5555; tcp://127.0.0.1:* picks a
                                    free port, written to DIR/coordinator.endpoint)
-          --resume                 continue DIR from its newest good checkpoint
+          --resume                 continue DIR from its newest good checkpoint; `--resume DIR` alone
+                                   reuses the data, workers and endpoint the run was started with
           --checkpoint-minutes M   also checkpoint when M minutes passed since the last one
         \\(TrainCommand.configurationUsage)
         """
 
     static func run(_ argv: [String]) throws {
         let arguments = try Arguments(argv, booleanFlags: ["resume"])
-        let data = try arguments.require("data")
-        let runDirectory = URL(fileURLWithPath: try arguments.require("run-dir"))
         let resume = arguments.flag("resume")
-        let workers = try arguments.int("workers") ?? 1
-        let bind = arguments.string("bind", default: "tcp://*:5555")
+        let runDirectory = try arguments.runDirectory()
+        // A resumed run defaults to the data, workers and endpoint it was started with.
+        let saved = resume ? CoordinatorSettings.read(from: runDirectory) : nil
+        let data = try arguments.string("data") ?? saved?.data ?? arguments.require("data")
+        let workers = try arguments.int("workers") ?? saved?.workers ?? 1
+        let bind = arguments.string("bind") ?? saved?.bind ?? "tcp://*:5555"
         let minutes = try arguments.float("checkpoint-minutes")
         let configuration = try TrainCommand.configuration(
             from: arguments,
             base: resume ? try TrainCommand.savedConfiguration(in: runDirectory) : TrainingConfiguration())
-        try arguments.finish()
+        try arguments.finish(allowPositionals: resume && arguments.string("run-dir") == nil ? 1 : 0)
         guard workers >= 1 else { throw UsageError("--workers must be at least 1") }
 
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try CoordinatorSettings(data: URL(fileURLWithPath: data).path, workers: workers, bind: bind).write(
+            to: runDirectory)
         Log.tee(to: runDirectory.appendingPathComponent("coordinator.log"))
         var options = CoordinatorOptions(
             bind: bind, data: URL(fileURLWithPath: data), runDirectory: runDirectory, workers: workers, resume: resume)
@@ -80,6 +85,26 @@ enum CoordinatorCommand: Command {
             }
         }
         Log.info("coordinator", "done", ["run_dir": runDirectory.path])
+    }
+}
+
+/// What `simclr coordinator --resume DIR` needs besides the configuration: DIR/coordinator.json.
+struct CoordinatorSettings: Codable {
+    var data: String
+    var workers: Int
+    var bind: String
+
+    static func read(from directory: URL) -> CoordinatorSettings? {
+        guard let bytes = try? Data(contentsOf: directory.appendingPathComponent("coordinator.json")) else {
+            return nil
+        }
+        return try? JSONDecoder().decode(CoordinatorSettings.self, from: bytes)
+    }
+
+    func write(to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: directory.appendingPathComponent("coordinator.json"), options: .atomic)
     }
 }
 

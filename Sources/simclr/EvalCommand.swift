@@ -1,5 +1,6 @@
 // `simclr eval`: label-efficient evaluation of a checkpoint's encoder.
 
+import Compute
 import Evaluation
 import Foundation
 import Training
@@ -12,6 +13,8 @@ enum EvalCommand: Command {
 
           PATH                  a checkpoint file or a run directory (its newest good checkpoint)
           --protocol P          knn | linear | finetune | supervised; a comma-separated list runs several
+          --untrained           the checkpoint's architecture with its initial random weights: the
+                                baseline that shows what pretraining added
           --label-fraction F    fraction of each training class with labels, e.g. 0.01 or 0.1 (default 1)
           --seed N              draws the labeled fraction and the classifier's initial weights (default 0)
           --epochs N            classifier epochs: linear probe (default 100), fine-tuning and
@@ -23,7 +26,7 @@ enum EvalCommand: Command {
         """
 
     static func run(_ argv: [String]) throws {
-        let arguments = try Arguments(argv, booleanFlags: ["json"])
+        let arguments = try Arguments(argv, booleanFlags: ["json", "untrained"])
         let checkpoint = try arguments.require("checkpoint")
         let train = try arguments.require("train")
         let test = try arguments.require("test")
@@ -40,10 +43,19 @@ enum EvalCommand: Command {
         let learningRate = try arguments.float("learning-rate")
         let threads = try arguments.int("threads") ?? ProcessInfo.processInfo.activeProcessorCount
         let json = arguments.flag("json")
+        let untrained = arguments.flag("untrained")
         try arguments.finish()
         guard fraction > 0 && fraction <= 1 else { throw UsageError("--label-fraction must be in (0, 1]") }
 
-        let (state, path) = try loadCheckpoint(checkpoint)
+        var (state, path) = try loadCheckpoint(checkpoint)
+        if untrained {
+            let model = SimCLRModel(
+                encoder: state.configuration.encoder, head: state.configuration.head, seed: state.configuration.seed)
+            state.parameters = model.store.values.array
+            state.state = model.store.state.array
+            state.step = 0
+            path += " (untrained: initial weights)"
+        }
         var evaluator = try Evaluator(state: state, train: train, test: test)
         evaluator.threads = threads
         var classifierOptions = ClassifierTrainingOptions()

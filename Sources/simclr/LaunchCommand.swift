@@ -46,8 +46,11 @@ enum LaunchCommand: Command {
         func value(_ flag: String) -> String? {
             forwarded.firstIndex(of: flag).flatMap { $0 + 1 < forwarded.count ? forwarded[$0 + 1] : nil }
         }
-        guard let data = value("--data"), let runDirectory = value("--run-dir") else {
-            throw UsageError("--data and --run-dir are required")
+        let resumeDirectory = value("--resume").flatMap { $0.hasPrefix("--") ? nil : $0 }
+        guard let runDirectory = value("--run-dir") ?? resumeDirectory,
+            let data = value("--data") ?? CoordinatorSettings.read(from: URL(fileURLWithPath: runDirectory))?.data
+        else {
+            throw UsageError("--data and --run-dir are required (or --resume DIR of an earlier run)")
         }
 
         // The coordinator binds a free loopback port and writes it down; workers read it there.

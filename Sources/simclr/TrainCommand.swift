@@ -38,7 +38,7 @@ enum TrainCommand: Command {
     static let usage = """
         Usage: simclr train --data FILE --run-dir DIR [options]
 
-          --resume                 continue DIR from its newest good checkpoint
+          --resume                 continue DIR from its newest good checkpoint (--resume DIR also works)
         \(configurationUsage)
           --monitor-train FILE     labeled set for the kNN monitor's memory bank
           --monitor-test FILE      labeled set the kNN monitor classifies
@@ -117,8 +117,8 @@ enum TrainCommand: Command {
     static func run(_ argv: [String]) throws {
         let arguments = try Arguments(argv, booleanFlags: ["resume"])
         let data = try arguments.require("data")
-        let runDirectory = URL(fileURLWithPath: try arguments.require("run-dir"))
         let resume = arguments.flag("resume")
+        let runDirectory = try arguments.runDirectory()
         // A resumed run starts from its own configuration; flags that change a field that matters
         // are then refused by name when the checkpoint is loaded.
         let base = resume ? try savedConfiguration(in: runDirectory) : TrainingConfiguration()
@@ -127,7 +127,7 @@ enum TrainCommand: Command {
         let loaderThreads = try arguments.int("loader-threads") ?? 1
         let monitorTrain = arguments.string("monitor-train").map { URL(fileURLWithPath: $0) }
         let monitorTest = arguments.string("monitor-test").map { URL(fileURLWithPath: $0) }
-        try arguments.finish()
+        try arguments.finish(allowPositionals: resume && arguments.string("run-dir") == nil ? 1 : 0)
         guard (monitorTrain == nil) == (monitorTest == nil) else {
             throw UsageError("--monitor-train and --monitor-test go together")
         }

@@ -15,6 +15,7 @@ protocol Command {
 let commands: [Command.Type] = [
     PrepareCommand.self, TrainCommand.self, LaunchCommand.self, CoordinatorCommand.self, WorkerCommand.self,
     StatusCommand.self, EvalCommand.self, ExportCommand.self, BenchCommand.self, BenchDataCommand.self,
+    BenchAllReduceCommand.self,
 ]
 
 @MainActor func printHelp() {
