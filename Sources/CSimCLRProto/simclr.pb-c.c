@@ -649,7 +649,7 @@ void   simclr__envelope__free_unpacked
   assert(message->base.descriptor == &simclr__envelope__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor simclr__register__field_descriptors[7] =
+static const ProtobufCFieldDescriptor simclr__register__field_descriptors[8] =
 {
   {
     "protocol_version",
@@ -735,9 +735,22 @@ static const ProtobufCFieldDescriptor simclr__register__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "configuration_json",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Simclr__Register, configuration_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned simclr__register__field_indices_by_name[] = {
   3,   /* field[3] = configuration_hash */
+  7,   /* field[7] = configuration_json */
   4,   /* field[4] = dataset_fingerprint */
   6,   /* field[6] = has_dataset */
   1,   /* field[1] = name */
@@ -748,7 +761,7 @@ static const unsigned simclr__register__field_indices_by_name[] = {
 static const ProtobufCIntRange simclr__register__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor simclr__register__descriptor =
 {
@@ -758,7 +771,7 @@ const ProtobufCMessageDescriptor simclr__register__descriptor =
   "Simclr__Register",
   "simclr",
   sizeof(Simclr__Register),
-  7,
+  8,
   simclr__register__field_descriptors,
   simclr__register__field_indices_by_name,
   1,  simclr__register__number_ranges,

@@ -218,10 +218,22 @@ public final class Coordinator {
                 field: "protocol_version")
         }
         if !registration.configurationHash.isEmpty && registration.configurationHash != configuration.hash {
+            let theirs = try? JSONDecoder().decode(
+                TrainingConfiguration.self, from: Data(registration.configurationJSON.utf8))
+            let differences = theirs.map { configuration.differences(from: $0) } ?? []
             return Refuse(
-                reason: "worker \(registration.name) was started with configuration \(registration.configurationHash), "
-                    + "the run's is \(configuration.hash): start it without --config, or with the run's config.json",
-                field: "configuration_hash")
+                reason: "worker \(registration.name) was started with another configuration ("
+                    + (differences.isEmpty
+                        ? "hash \(registration.configurationHash), the run's is \(configuration.hash)"
+                        : "differs in "
+                            + differences.joined(separator: ", ").replacingOccurrences(
+                                of: " here,", with: " in the run,"
+                            ).replacingOccurrences(of: " there)", with: " in the worker)"))
+                    + "): start it without --config, or with the run's config.json",
+                field: differences.first.map {
+                    "configuration." + ($0.split(separator: " ").first.map(String.init) ?? "")
+                }
+                    ?? "configuration_hash")
         }
         if !registration.hasDataset {
             return Refuse(

@@ -21,15 +21,15 @@ public struct WorkerOptions: Sendable {
     /// Where the other workers reach this one's ring socket: "tcp://HOST:*" (any free port) or an
     /// "ipc://" path for workers on one host.
     public var ringBind: String
-    /// The hash of the configuration this worker was started with, if any: it then refuses to
-    /// train another.
-    public var configurationHash: String?
+    /// The configuration this worker was started with, if any: it then refuses to train another,
+    /// and the refusal names the fields that differ.
+    public var configuration: TrainingConfiguration?
     /// How long to wait for the coordinator before giving up.
     public var coordinatorTimeout: Duration = .seconds(120)
 
     public init(
         coordinator: String, data: URL, name: String, threads: Int, loaderThreads: Int, ringBind: String,
-        configurationHash: String? = nil
+        configuration: TrainingConfiguration? = nil
     ) {
         self.coordinator = coordinator
         self.data = data
@@ -37,7 +37,7 @@ public struct WorkerOptions: Sendable {
         self.threads = threads
         self.loaderThreads = loaderThreads
         self.ringBind = ringBind
-        self.configurationHash = configurationHash
+        self.configuration = configuration
     }
 }
 
@@ -79,8 +79,11 @@ public final class Worker {
             .register(
                 Register(
                     protocolVersion: ControlMessage.protocolVersion, name: options.name,
-                    threads: UInt32(options.threads), configurationHash: options.configurationHash ?? "",
-                    datasetFingerprint: dataset.fingerprint, ringEndpoint: ringEndpoint, hasDataset: true)))
+                    threads: UInt32(options.threads), configurationHash: options.configuration?.hash ?? "",
+                    datasetFingerprint: dataset.fingerprint, ringEndpoint: ringEndpoint, hasDataset: true,
+                    configurationJSON: try options.configuration.map {
+                        String(decoding: try JSONEncoder().encode($0), as: UTF8.self)
+                    } ?? "")))
         report(.registered(coordinator: options.coordinator, ringEndpoint: ringEndpoint))
 
         // Welcome or refusal.

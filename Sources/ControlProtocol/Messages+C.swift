@@ -16,6 +16,7 @@ extension ControlMessage.Register {
         message.dataset_fingerprint = scratch.string(datasetFingerprint)
         message.ring_endpoint = scratch.string(ringEndpoint)
         message.has_dataset = cBoolean(hasDataset)
+        message.configuration_json = scratch.string(configurationJSON)
         return message
     }
 
@@ -24,7 +25,8 @@ extension ControlMessage.Register {
             protocolVersion: message.protocol_version, name: swiftString(message.name), threads: message.threads,
             configurationHash: swiftString(message.configuration_hash),
             datasetFingerprint: swiftString(message.dataset_fingerprint),
-            ringEndpoint: swiftString(message.ring_endpoint), hasDataset: message.has_dataset != 0)
+            ringEndpoint: swiftString(message.ring_endpoint), hasDataset: message.has_dataset != 0,
+            configurationJSON: swiftString(message.configuration_json))
     }
 }
 

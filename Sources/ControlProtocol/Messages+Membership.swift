@@ -18,10 +18,14 @@ extension ControlMessage {
         public var ringEndpoint: String
         /// Whether the worker has a local copy of the dataset.
         public var hasDataset: Bool
+        /// The worker's own configuration as JSON when it was started with one (empty otherwise),
+        /// so that a refusal can name the fields that differ.
+        public var configurationJSON: String
 
         public init(
             protocolVersion: UInt32 = ControlMessage.protocolVersion, name: String, threads: UInt32,
-            configurationHash: String, datasetFingerprint: String, ringEndpoint: String, hasDataset: Bool
+            configurationHash: String, datasetFingerprint: String, ringEndpoint: String, hasDataset: Bool,
+            configurationJSON: String = ""
         ) {
             self.protocolVersion = protocolVersion
             self.name = name
@@ -30,6 +34,7 @@ extension ControlMessage {
             self.datasetFingerprint = datasetFingerprint
             self.ringEndpoint = ringEndpoint
             self.hasDataset = hasDataset
+            self.configurationJSON = configurationJSON
         }
     }
 

@@ -133,11 +133,10 @@ enum WorkerCommand: Command {
         let loaderThreads = try arguments.int("loader-threads") ?? 1
         let local = ["127.0.0.1", "localhost", "ipc://"].contains { coordinator.contains($0) }
         let ringBind = arguments.string("ring-bind", default: local ? "tcp://127.0.0.1:*" : "tcp://*:*")
-        let configurationHash = try arguments.string("config").map { path in
+        let configuration = try arguments.string("config").map { path in
             do {
                 return try JSONDecoder().decode(
-                    TrainingConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: path))
-                ).hash
+                    TrainingConfiguration.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
             } catch {
                 throw UsageError("cannot read configuration \(path): \(error)")
             }
@@ -147,7 +146,7 @@ enum WorkerCommand: Command {
 
         var options = WorkerOptions(
             coordinator: coordinator, data: URL(fileURLWithPath: data), name: name, threads: threads,
-            loaderThreads: loaderThreads, ringBind: ringBind, configurationHash: configurationHash)
+            loaderThreads: loaderThreads, ringBind: ringBind, configuration: configuration)
         options.coordinatorTimeout = .seconds(120)
         let worker = try Worker(options: options)
         try worker.run { event in

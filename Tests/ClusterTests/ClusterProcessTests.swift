@@ -112,8 +112,9 @@ struct ClusterProcessTests {
         #expect(try losses(in: whole) == (try losses(in: split)))
     }
 
-    /// A worker with another dataset is refused and says which field differs; the coordinator logs
-    /// the refusal and garbage on its socket, and goes on to train with a proper worker.
+    /// Workers with another dataset or configuration are refused, and both sides say which field
+    /// differs; the coordinator logs the refusals and garbage on its socket, and goes on to train
+    /// with a proper worker.
     @Test func mismatchedWorkerIsRefusedAndGarbageIsDropped() throws {
         let other = Self.directory.appendingPathComponent("other.simclr").path
         _ = try DatasetPreparer.prepare(
@@ -129,12 +130,21 @@ struct ClusterProcessTests {
         #expect(refused.wait() != 0)
         #expect(refused.output.contains("dataset_fingerprint"), "\(refused.output)")
 
+        // A worker started with another temperature: both sides name the field.
+        let config = Self.directory.appendingPathComponent("other-config.json")
+        try Data(#"{"temperature": 0.3}"#.utf8).write(to: config)
+        let misconfigured = try Spawned(
+            ["worker", "--coordinator", endpoint, "--data", Self.data, "--config", config.path, "--name", "odd"])
+        #expect(misconfigured.wait() != 0)
+        #expect(misconfigured.output.contains("temperature"), "\(misconfigured.output)")
+
         try sendGarbage(to: endpoint)
 
         let good = try Spawned(["worker", "--coordinator", endpoint, "--data", Self.data, "--threads", "1"])
         #expect(good.wait() == 0, "\(good.output)")
         #expect(coordinator.wait() == 0, "\(coordinator.output)")
         #expect(coordinator.output.contains("refused"))
+        #expect(coordinator.output.contains("temperature (0.5 in the run, 0.3 in the worker)"), "\(coordinator.output)")
         #expect(coordinator.output.contains("dropped message"))
         #expect(try losses(in: run).count == 5)
     }

@@ -69,10 +69,14 @@ struct  Simclr__Register
    * false: the worker has no local copy of the dataset
    */
   protobuf_c_boolean has_dataset;
+  /*
+   * the worker's configuration when it was given one, else empty:
+   */
+  char *configuration_json;
 };
 #define SIMCLR__REGISTER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&simclr__register__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
