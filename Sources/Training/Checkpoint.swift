@@ -37,7 +37,8 @@ public struct TrainingState: Sendable {
 public enum CheckpointError: Error, CustomStringConvertible {
     case write(path: String, reason: String)
     case corrupt(path: String, reason: String)
-    case noCheckpoint(directory: String)
+    /// No checkpoint in `directory` could be read; `damaged` says why each one present was not.
+    case noCheckpoint(directory: String, damaged: [String] = [])
     case mismatch(path: String, reason: String)
 
     public var description: String {
@@ -45,7 +46,10 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case .write(let path, let reason):
             "cannot write checkpoint \(path): \(reason); earlier checkpoints are untouched"
         case .corrupt(let path, let reason): "checkpoint \(path) is damaged: \(reason)"
-        case .noCheckpoint(let directory): "no usable checkpoint in \(directory)"
+        case .noCheckpoint(let directory, let damaged):
+            damaged.isEmpty
+                ? "no checkpoint in \(directory)"
+                : "no usable checkpoint in \(directory): " + damaged.joined(separator: "; ")
         case .mismatch(let path, let reason): "checkpoint \(path) does not fit this run: \(reason)"
         }
     }
@@ -207,7 +211,7 @@ public enum Checkpoint {
                 skipped.append(.corrupt(path: candidate.url.path, reason: "\(error)"))
             }
         }
-        throw CheckpointError.noCheckpoint(directory: directory.path)
+        throw CheckpointError.noCheckpoint(directory: directory.path, damaged: skipped.map { "\($0)" })
     }
 }
 
