@@ -139,9 +139,14 @@ public final class RingCommunicator {
         scratchStorage?.deallocate()
     }
 
-    /// Closes both sockets, dropping anything unsent, and waits (at most two seconds) until libzmq
-    /// released every zero-copy chunk. Idempotent; the communicator is broken afterwards.
+    /// Closes both sockets and waits (at most two seconds) until libzmq released every zero-copy
+    /// chunk. Unsent chunks still reach a live neighbour for up to the operation timeout (one
+    /// second after a failure); the process's context waits that long at exit at most.
+    /// Idempotent; the communicator is broken afterwards.
     public func close() {
+        // After a failure only the abort notice is worth delivering, and the neighbour may be
+        // dead: linger a moment, not the whole operation timeout.
+        if isBroken { try? outbound?.setLinger(.seconds(1)) }
         isBroken = true
         inbound?.close()
         outbound?.close()
