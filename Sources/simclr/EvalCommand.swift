@@ -36,7 +36,10 @@ enum EvalCommand: Command {
             }
             return value
         }
-        let fraction = Double(try arguments.float("label-fraction") ?? 1)
+        // Parsed as Double: 0.01 through Float would print as 0.0099999998.
+        let fractionText = arguments.string("label-fraction", default: "1")
+        let fraction = try Double(fractionText).orThrow(
+            UsageError("--label-fraction: '\(fractionText)' is not a number"))
         let seed = UInt64(try arguments.int("seed") ?? 0)
         let epochs = try arguments.int("epochs")
         let batchSize = try arguments.int("batch-size")
