@@ -3,8 +3,9 @@
 // step used. It never computes a gradient; workers do (Worker.swift), over their ring.
 //
 // Membership is a numbered generation fixed at a step boundary, and a step counts only when every
-// rank of its generation reported it (commit); a later issue adds workers joining and leaving by
-// forming a new generation at such a boundary.
+// rank of its generation reported it (commit). When a step fails, every worker puts back the state
+// before it (abort), the coordinator saves that state as a checkpoint and stops; a later issue
+// forms a new generation from the survivors at that boundary instead of stopping.
 
 import Collectives
 import ControlProtocol
@@ -27,6 +28,9 @@ public struct CoordinatorOptions: Sendable {
     public var stepTimeout: Duration = .seconds(600)
     /// How long to wait for the first generation's workers to register.
     public var registrationTimeout: Duration = .seconds(600)
+    /// After an abort, how long to wait for a worker to send the last committed state. Longer than
+    /// the workers' ring timeout, since a worker stuck in a collective answers only after it.
+    public var salvageTimeout: Duration = .seconds(60)
 
     public init(bind: String, data: URL, runDirectory: URL, workers: Int, resume: Bool = false) {
         self.bind = bind
@@ -53,6 +57,8 @@ public enum CoordinatorEvent: Sendable {
     case step(StepReport)
     case checkpoint(path: String, step: Int)
     case dropped(reason: String, count: Int)
+    /// Step `step` (0-based) is given up; workers put back the state before it.
+    case aborting(step: Int, reason: String)
 }
 
 public final class Coordinator {
@@ -304,9 +310,9 @@ public final class Coordinator {
                     let missing = members.enumerated().filter { rank, _ in
                         !(done[committedStep] ?? []).contains { Int($0.rank) == rank }
                     }.map(\.element.name)
-                    throw CoordinatorError(
-                        "step \(committedStep + 1) made no progress for \(options.stepTimeout); no report from "
-                            + missing.joined(separator: ", ") + " (see their logs; resume with --resume)")
+                    try abandonStep(
+                        reason: "step \(committedStep + 1) made no progress for \(options.stepTimeout); no report from "
+                            + missing.joined(separator: ", ") + " (see their logs)", report)
                 }
                 continue
             }
@@ -357,32 +363,16 @@ public final class Coordinator {
                     drop(.malformed("an unrequested state for step \(header.step)"), report)
                     continue
                 }
-                let bytes = Array(frames.joined())
-                guard frames.count == Int(header.frames), bytes.count == Int(header.byteCount),
-                    Checksum.fnv1a64(bytes) == header.checksum
-                else {
-                    throw CoordinatorError(
-                        "the state for step \(header.step) arrived damaged (\(bytes.count) of \(header.byteCount) bytes)"
-                    )
-                }
-                let state = try Checkpoint.decode(bytes, path: "state of step \(header.step) from \(members[0].name)")
-                guard state.configuration.hash == configuration.hash, state.step == Int(header.step) else {
-                    throw CoordinatorError("rank 0 sent the state of another run or step (\(state.step))")
-                }
-                let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
+                try saveCheckpoint(header, frames: frames, from: members[0].name, report)
                 pendingCheckpoints.remove(Int(header.step))
-                lastCheckpointStep = Int(header.step)
                 lastProgress = .now
-                report(.checkpoint(path: url.path, step: Int(header.step)))
 
             case .abort(let abort):
-                let name = rank.map { members[$0].name } ?? "an unknown peer"
-                for member in members where member.identity != identity {
-                    try? control.send(
-                        .stop(Stop(reason: "\(name) gave up step \(abort.step + 1): \(abort.reason)")),
-                        to: member.identity)
+                guard let rank, abort.generation == generation else {
+                    drop(.malformed("an abort of step \(abort.step) from an unknown peer or generation"), report)
+                    continue
                 }
-                throw CoordinatorError("\(name) gave up step \(abort.step + 1): \(abort.reason)")
+                try abandonStep(reason: "\(members[rank].name) gave up step \(abort.step + 1): \(abort.reason)", report)
 
             case .heartbeat(let heartbeat):
                 if let rank, heartbeat.imagesPerSecond > 0 { members[rank].imagesPerSecond = heartbeat.imagesPerSecond }
@@ -398,6 +388,68 @@ public final class Coordinator {
             default: drop(.malformed("unexpected \(message.kind)"), report)
             }
         }
+    }
+
+    /// Checks a state transfer against its header and this run, and writes it as the checkpoint
+    /// before step `header.step`.
+    private func saveCheckpoint(
+        _ header: StateHeader, frames: [[UInt8]], from worker: String, _ report: (CoordinatorEvent) -> Void
+    ) throws {
+        let bytes = Array(frames.joined())
+        guard frames.count == Int(header.frames), bytes.count == Int(header.byteCount),
+            Checksum.fnv1a64(bytes) == header.checksum
+        else {
+            throw CoordinatorError(
+                "the state for step \(header.step) from \(worker) arrived damaged (\(bytes.count) of "
+                    + "\(header.byteCount) bytes)")
+        }
+        let state = try Checkpoint.decode(bytes, path: "state of step \(header.step) from \(worker)")
+        guard state.configuration.hash == configuration.hash, state.step == Int(header.step) else {
+            throw CoordinatorError("\(worker) sent the state of another run or step (\(state.step))")
+        }
+        let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
+        lastCheckpointStep = Int(header.step)
+        report(.checkpoint(path: url.path, step: Int(header.step)))
+    }
+
+    /// Gives up the step in flight: every worker puts back the state before it, the first worker
+    /// to send that state has it saved as a checkpoint (unless one exists), and the run stops, so
+    /// that `--resume` continues at the first step not committed and no committed step is lost.
+    private func abandonStep(reason: String, _ report: (CoordinatorEvent) -> Void) throws -> Never {
+        // Abort, and ask every worker for the committed state; dead ones do not answer.
+        report(.aborting(step: committedStep, reason: reason))
+        let step = UInt64(committedStep)
+        for member in members {
+            try? control.send(
+                .abort(Abort(generation: generation, step: step, reason: reason)), to: member.identity)
+            if lastCheckpointStep != committedStep {
+                try? control.send(.stateRequest(StateRequest(generation: generation, step: step)), to: member.identity)
+            }
+        }
+
+        // Take the first good answer within the salvage timeout.
+        let deadline = ContinuousClock.now + options.salvageTimeout
+        while lastCheckpointStep != committedStep && ContinuousClock.now < deadline {
+            guard let (identity, received) = try? control.receive(timeout: .seconds(1)),
+                case .message(.stateHeader(let header), let frames) = received, header.generation == generation,
+                header.step == step, let rank = members.firstIndex(where: { $0.identity == identity })
+            else { continue }
+            do {
+                try saveCheckpoint(header, frames: frames, from: members[rank].name, report)
+            } catch {
+                report(.dropped(reason: "\(error)", count: droppedMessages))
+            }
+        }
+
+        // Stop everyone and say where the run can go on from.
+        for member in members { try? control.send(.stop(Stop(reason: reason)), to: member.identity) }
+        let saved =
+            lastCheckpointStep == committedStep
+            ? "the state after the last committed step (\(committedStep)) is checkpointed"
+            : "no worker sent the state after step \(committedStep) within \(options.salvageTimeout); the newest "
+                + "checkpoint is at step \(lastCheckpointStep.map(String.init) ?? "none")"
+        throw CoordinatorError(
+            "\(reason); \(saved); continue with simclr coordinator --resume \(options.runDirectory.path)")
     }
 
     /// Writes a committed step to the ledger (always) and the metrics (every `logEvery` steps, the

@@ -1,7 +1,8 @@
 // A cluster worker: registers with the coordinator over a DEALER socket, forms the ring with the
 // other workers of its generation, and runs the steps the coordinator plans on its share of each
-// global batch, reading the samples from its local copy of the dataset. Membership, the plan and
-// checkpoints are the coordinator's; the collectives are the ring's.
+// global batch, reading the samples from its local copy of the dataset. A step it has run stays
+// undoable until the coordinator commits it: an abort puts back the state before the step.
+// Membership, the plan and checkpoints are the coordinator's; the collectives are the ring's.
 
 import Collectives
 import ControlProtocol
@@ -26,6 +27,8 @@ public struct WorkerOptions: Sendable {
     public var configuration: TrainingConfiguration?
     /// How long to wait for the coordinator before giving up.
     public var coordinatorTimeout: Duration = .seconds(120)
+    /// How long a collective may make no progress before the step is given up (a neighbour died).
+    public var ringTimeout: Duration = RingConfiguration().timeout
 
     public init(
         coordinator: String, data: URL, name: String, threads: Int, loaderThreads: Int, ringBind: String,
@@ -47,6 +50,11 @@ public enum WorkerEvent: Sendable {
     case welcomed(rank: Int, worldSize: Int, generation: UInt64, startStep: Int)
     case ringFormed(rank: Int, worldSize: Int)
     case dropped(reason: String, count: Int)
+    /// This worker could not finish step `step` and told the coordinator, which will abort it.
+    case failed(step: Int, reason: String)
+    /// The coordinator gave step `step` up and the state before it is back (`restored`, or the
+    /// worker had not started it); the worker now only answers the coordinator until told to stop.
+    case aborted(step: Int, reason: String, restored: Bool)
     case stopping(reason: String, step: Int)
 }
 
@@ -73,7 +81,9 @@ public final class Worker {
 
     /// Joins, trains until the coordinator says stop, and returns. `report` hears of every event.
     public func run(_ report: (WorkerEvent) -> Void) throws {
-        let binding = try RingBinding(context: context, endpoint: options.ringBind)
+        var ringConfiguration = RingConfiguration()
+        ringConfiguration.timeout = options.ringTimeout
+        let binding = try RingBinding(context: context, endpoint: options.ringBind, configuration: ringConfiguration)
         let ringEndpoint = Self.reachable(binding.endpoint, bind: options.ringBind)
         try control.send(
             .register(
@@ -134,7 +144,8 @@ public final class Worker {
 
         // The ring of this generation, and the exchange the step runs on.
         let ring = try RingCommunicator(
-            binding: binding, context: context, rank: rank, endpoints: welcome.ringEndpoints, generation: generation)
+            binding: binding, context: context, rank: rank, endpoints: welcome.ringEndpoints, generation: generation,
+            configuration: ringConfiguration)
         defer { ring.close() }
         let exchange = RingExchange(ring: ring, synchronizeBatchNorm: configuration.synchronizeBatchNorm)
         exchange.attach(to: engine.context)
@@ -145,7 +156,10 @@ public final class Worker {
         report(.ringFormed(rank: rank, worldSize: welcome.ringEndpoints.count))
 
         // Work through the coordinator's messages in order; plans are handed to the loader as
-        // soon as they arrive so that the next batch is prepared while this one computes.
+        // soon as they arrive so that the next batch is prepared while this one computes. Until
+        // a step is committed, the state before it is kept so that an abort can undo it.
+        let uncommitted = UncommittedSteps(engine: engine)
+        var aborted = false
         var nextStep = Int(welcome.startStep)
         var queue: [(ControlMessage, [[UInt8]])] = []
         var lastHeartbeat = ContinuousClock.now
@@ -160,17 +174,27 @@ public final class Worker {
                 lastHeard = .now
                 switch message {
                 case .stepPlan(let stepPlan):
-                    guard stepPlan.generation == generation else {
-                        drop("plan of generation \(stepPlan.generation)", report)
+                    guard stepPlan.generation == generation, !aborted else {
+                        drop("plan of step \(stepPlan.step) (generation \(stepPlan.generation)) after an abort", report)
                         continue
                     }
                     let share = Self.share(of: stepPlan, rank: rank)
                     try loader.submit(indices: share.map { Int($0) }, epoch: Int(stepPlan.epoch))
                     queue.append((message, frames))
                 case .stateRequest, .stop: queue.append((message, frames))
-                case .commit: break
+                case .commit(let commit):
+                    guard commit.generation == generation else {
+                        drop("commit of generation \(commit.generation)", report)
+                        continue
+                    }
+                    uncommitted.commit(through: Int(commit.step))
                 case .abort(let abort):
-                    throw WorkerError("the coordinator aborted step \(abort.step): \(abort.reason)")
+                    // Everything queued belongs to the abandoned step or later.
+                    queue.removeAll()
+                    let restored = uncommitted.rollBack(to: Int(abort.step))
+                    if restored { nextStep = Int(abort.step) }
+                    aborted = true
+                    report(.aborted(step: Int(abort.step), reason: abort.reason, restored: restored))
                 default: drop("unexpected \(message.kind)", report)
                 }
             }
@@ -200,14 +224,24 @@ public final class Worker {
                 let dataMilliseconds = (ContinuousClock.now - started).milliseconds
                 exchange.setRows(stepPlan.counts.map { 2 * Int($0) })
                 ring.step = stepPlan.step
+                guard !uncommitted.isFull else {
+                    throw WorkerError(
+                        "planned for step \(stepPlan.step) while steps \(uncommitted.steps) are not committed")
+                }
+                uncommitted.save(before: nextStep)
                 let outcome: (loss: Double, timings: StepTimings)
                 do {
                     outcome = try engine.run(
                         views: batch.images, step: nextStep, exchange: exchange, reduction: exchange)
                 } catch {
-                    try? control.send(
+                    // Give the step up and wait for the coordinator's abort, which names the step
+                    // to go back to: a commit of the step before may still be on its way.
+                    try control.send(
                         .abort(Abort(generation: generation, step: stepPlan.step, reason: "\(options.name): \(error)")))
-                    throw error
+                    queue.removeAll { if case .stepPlan = $0.0 { true } else { false } }
+                    aborted = true
+                    report(.failed(step: Int(stepPlan.step), reason: "\(error)"))
+                    continue
                 }
                 var timings = outcome.timings
                 timings.data = dataMilliseconds
@@ -221,8 +255,9 @@ public final class Worker {
                 nextStep += 1
 
             case .stateRequest(let request):
-                guard Int(request.step) == nextStep else {
-                    throw WorkerError("asked for the state before step \(request.step) at step \(nextStep)")
+                guard request.generation == generation, Int(request.step) == nextStep else {
+                    drop("a request for the state before step \(request.step) at step \(nextStep)", report)
+                    continue
                 }
                 if let bad = engine.firstNonFiniteSegment(engine.model.store.values) {
                     throw NonFiniteError(step: nextStep, tensor: "parameter \(bad)")

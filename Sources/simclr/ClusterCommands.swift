@@ -82,6 +82,8 @@ enum CoordinatorCommand: Command {
             case .checkpoint(let path, let step): Log.info("coordinator", "checkpoint", ["step": step, "path": path])
             case .dropped(let reason, let count):
                 Log.warn("coordinator", "dropped message", ["reason": reason, "dropped": count])
+            case .aborting(let step, let reason):
+                Log.error("coordinator", "abort", ["step": step + 1, "reason": reason])
             }
         }
         Log.info("coordinator", "done", ["run_dir": runDirectory.path])
@@ -121,6 +123,8 @@ enum WorkerCommand: Command {
           --ring-bind ENDPOINT     where other workers reach this one (default tcp://127.0.0.1:* when
                                    the coordinator is on this host, tcp://*:* otherwise)
           --config FILE            refuse to join a run whose configuration differs from this one
+          --ring-timeout SECONDS   give a step up when a collective makes no progress this long
+                                   (a neighbour died or hangs; default 30)
         """
 
     static func run(_ argv: [String]) throws {
@@ -131,6 +135,7 @@ enum WorkerCommand: Command {
         let name = arguments.string("name", default: "\(host)-\(getpid())")
         let threads = try arguments.int("threads") ?? ProcessInfo.processInfo.activeProcessorCount
         let loaderThreads = try arguments.int("loader-threads") ?? 1
+        let ringTimeout = try arguments.float("ring-timeout") ?? 30
         let local = ["127.0.0.1", "localhost", "ipc://"].contains { coordinator.contains($0) }
         let ringBind = arguments.string("ring-bind", default: local ? "tcp://127.0.0.1:*" : "tcp://*:*")
         let configuration = try arguments.string("config").map { path in
@@ -143,11 +148,13 @@ enum WorkerCommand: Command {
         }
         try arguments.finish()
         guard threads > 0, loaderThreads > 0 else { throw UsageError("thread counts must be positive") }
+        guard ringTimeout > 0 else { throw UsageError("--ring-timeout must be positive") }
 
         var options = WorkerOptions(
             coordinator: coordinator, data: URL(fileURLWithPath: data), name: name, threads: threads,
             loaderThreads: loaderThreads, ringBind: ringBind, configuration: configuration)
         options.coordinatorTimeout = .seconds(120)
+        options.ringTimeout = .milliseconds(Int(ringTimeout * 1000))
         let worker = try Worker(options: options)
         try worker.run { event in
             switch event {
@@ -161,6 +168,12 @@ enum WorkerCommand: Command {
                 Log.info("worker", "ring formed", ["rank": rank, "world": worldSize, "threads": threads])
             case .dropped(let reason, let count):
                 Log.warn("worker", "dropped message", ["reason": reason, "dropped": count])
+            case .failed(let step, let reason):
+                Log.error("worker", "step failed", ["step": step + 1, "reason": reason])
+            case .aborted(let step, let reason, let restored):
+                Log.warn(
+                    "worker", "abort",
+                    ["step": step + 1, "state": restored ? "put back" : "not started", "reason": reason])
             case .stopping(let reason, let step): Log.info("worker", "stop", ["step": step, "reason": reason])
             }
         }

@@ -12,13 +12,16 @@ enum LaunchCommand: Command {
 
           --workers N              worker processes (default 2)
           --threads-per-worker T   compute threads of each worker (default: cores / N, at least 1)
+          --ring-timeout SECONDS   workers give a step up after this long without progress (default 30)
           --resume                 continue DIR from its newest good checkpoint
         Every other option goes to the coordinator (see 'simclr coordinator --help'):
         \\(TrainCommand.configurationUsage)
         """
 
     /// Options of launch itself; all others are the coordinator's.
-    private static let ownOptions: Set<String> = ["--workers", "--threads-per-worker", "--loader-threads"]
+    private static let ownOptions: Set<String> = [
+        "--workers", "--threads-per-worker", "--loader-threads", "--ring-timeout",
+    ]
 
     static func run(_ argv: [String]) throws {
         var forwarded: [String] = []
@@ -88,7 +91,7 @@ enum LaunchCommand: Command {
                 [
                     "worker", "--coordinator", endpoint!, "--data", data, "--name", "worker-\(rank)",
                     "--threads", "\(threads)", "--loader-threads", loaderThreads,
-                ])
+                ] + (own["--ring-timeout"].map { ["--ring-timeout", $0] } ?? []))
         }
 
         // The run is over when the coordinator is; a worker that fails first takes the run down.

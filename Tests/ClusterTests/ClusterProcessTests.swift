@@ -144,6 +144,58 @@ struct ClusterProcessTests {
         #expect(try losses(in: whole) == (try losses(in: split)))
     }
 
+    /// A worker killed mid-run loses no committed step: the survivor gives the step in flight up
+    /// within its ring timeout and puts back the state before it, the coordinator checkpoints that
+    /// state and stops, saying so, and the resumed run ends with the parameters, optimizer state
+    /// and ledger of a run never interrupted (same workers and threads: the same sums in the same
+    /// order, so bit for bit).
+    @Test func killedWorkerLosesNoCommittedStep() throws {
+        var long = Self.options
+        long[long.firstIndex(of: "--epochs")! + 1] = "25"
+        long[long.firstIndex(of: "--steps")! + 1] = "100"
+        long[long.firstIndex(of: "--checkpoint-every")! + 1] = "1000"
+        let whole = runDirectory("whole")
+        try simclr(
+            ["launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", whole] + long)
+
+        let broken = runDirectory("killed")
+        let coordinator = try Spawned(
+            ["coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir", broken]
+                + long)
+        defer { coordinator.stop() }
+        let endpoint = try waitForEndpoint(broken)
+        let workers = try (0..<2).map { rank in
+            try Spawned(
+                [
+                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
+                    "1", "--ring-timeout", "2",
+                ])
+        }
+        defer { workers.forEach { $0.stop() } }
+
+        // Kill worker 1 once ten steps are committed.
+        for _ in 0..<3000 {
+            if (try? records(in: broken, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
+            usleep(10_000)
+        }
+        workers[1].stop()
+        #expect(coordinator.wait() != 0)
+        #expect(workers[0].wait() == 0, "\(workers[0].output)")
+        #expect(coordinator.output.contains("is checkpointed"), "\(coordinator.output)\n\(workers[0].output)")
+        #expect(workers[0].output.contains("state=\"put back\""), "\(workers[0].output)")
+        let committed = try records(in: broken, file: "ledger.jsonl").count
+        #expect(committed >= 10 && committed < 100)
+        #expect(try finalState(in: broken).step == committed)
+
+        try simclr(["launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--resume", broken])
+        let a = try finalState(in: whole)
+        let b = try finalState(in: broken)
+        #expect(b.step == 100)
+        #expect(b.parameters == a.parameters)
+        #expect(b.optimizerState == a.optimizerState)
+        #expect(try ledgerText(broken) == (try ledgerText(whole)))
+    }
+
     /// Workers with another dataset or configuration are refused, and both sides say which field
     /// differs; the coordinator logs the refusals and garbage on its socket, and goes on to train
     /// with a proper worker.

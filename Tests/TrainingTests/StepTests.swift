@@ -1,5 +1,6 @@
-// The SimCLR step learns: on one fixed batch, repeated steps drive the NT-Xent loss down, and a
-// non-finite loss stops the step before any parameter changes.
+// The SimCLR step learns: on one fixed batch, repeated steps drive the NT-Xent loss down, a
+// non-finite loss stops the step before any parameter changes, and a step that is not committed
+// can be undone exactly.
 
 import Compute
 import Foundation
@@ -51,5 +52,36 @@ struct StepTests {
                 views: Tensor(values, shape: Shape(4, 3, 8, 8)), step: 0, exchange: exchange, reduction: exchange)
         }
         #expect(step.model.store.values.array == before)
+    }
+
+    /// Two uncommitted steps undone: parameters, batch-norm statistics, optimizer state and its
+    /// step count are bitwise those before the first; a committed step is no longer held.
+    @Test func uncommittedStepsRollBackExactly() throws {
+        let step = SimCLRStep(configuration: smallConfiguration(), stepsPerEpoch: 10, threads: 1)
+        var generator = SeededGenerator(seed: 8)
+        let views = Tensor((0..<(8 * 3 * 8 * 8)).map { _ in generator.normal() }, shape: Shape(8, 3, 8, 8))
+        let exchange = LocalExchange()
+        _ = try step.run(views: views, step: 0, exchange: exchange, reduction: exchange)
+        let before = step.snapshot(step: 1)
+
+        let uncommitted = UncommittedSteps(engine: step)
+        for index in 1...2 {
+            uncommitted.save(before: index)
+            _ = try step.run(views: views, step: index, exchange: exchange, reduction: exchange)
+        }
+        #expect(uncommitted.isFull && uncommitted.steps == [1, 2])
+        #expect(step.model.store.values.array != before.parameters)
+        #expect(uncommitted.rollBack(to: 1))
+        let after = step.snapshot(step: 1)
+        #expect(after.parameters == before.parameters)
+        #expect(after.state == before.state)
+        #expect(after.optimizerState == before.optimizerState)
+        #expect(after.optimizerSteps == before.optimizerSteps)
+        #expect(uncommitted.steps.isEmpty)
+
+        uncommitted.save(before: 1)
+        _ = try step.run(views: views, step: 1, exchange: exchange, reduction: exchange)
+        uncommitted.commit(through: 1)
+        #expect(!uncommitted.rollBack(to: 1))
     }
 }
