@@ -47,10 +47,12 @@ public enum DatasetFileError: Error, Equatable, CustomStringConvertible {
 /// A source of images that `prepare` cannot turn into a dataset.
 public enum PrepareError: Error, Equatable, CustomStringConvertible {
     case sourceNotFound(path: String)
-    case noImages(path: String)
-    case emptyClassFolder(path: String)
+    /// `skipped`: why each file there could not be used ("path: reason"), when there were any.
+    case noImages(path: String, skipped: [String] = [])
+    case emptyClassFolder(path: String, skipped: [String] = [])
+    case classNameWithLineBreak(path: String)
     case mixedImageSizes(first: String, firstSize: String, other: String, otherSize: String)
-    case cifarFileSize(path: String, bytes: Int, recordBytes: Int)
+    case cifarFileSize(path: String, bytes: Int, expected: Int, records: Int)
     case cifarFileMissing(path: String)
     case cifarLabel(path: String, record: Int, label: Int, classes: Int)
     case badSyntheticSpecification(String)
@@ -58,22 +60,32 @@ public enum PrepareError: Error, Equatable, CustomStringConvertible {
     case outputNotWritable(path: String, reason: String)
     case tooManyImages(count: Int)
 
+    /// " (skipped: a: why; b: why; and N more)", or nothing.
+    private static func list(_ skipped: [String]) -> String {
+        guard !skipped.isEmpty else { return "" }
+        let more = skipped.count > 3 ? "; and \(skipped.count - 3) more" : ""
+        return " (skipped: " + skipped.prefix(3).joined(separator: "; ") + more + ")"
+    }
+
     public var description: String {
         switch self {
         case .sourceNotFound(let path):
             return "\(path): no such file or folder"
-        case .noImages(let path):
+        case .noImages(let path, let skipped):
             return "\(path): no JPEG or PNG images found; point SOURCE at a folder of images, "
-                + "a folder of class folders, or a CIFAR binary folder"
-        case .emptyClassFolder(let path):
+                + "a folder of class folders, or a CIFAR binary folder" + Self.list(skipped)
+        case .emptyClassFolder(let path, let skipped):
             return "\(path): class folder has no usable images; add images or remove the folder "
-                + "(a class without samples would silently change the label space)"
+                + "(a class without samples would silently change the label space)" + Self.list(skipped)
+        case .classNameWithLineBreak(let path):
+            return "\(path): a class folder's name holds a line break, which the dataset file cannot store; "
+                + "rename the folder"
         case .mixedImageSizes(let first, let firstSize, let other, let otherSize):
             return "images differ in size (\(first) is \(firstSize), \(other) is \(otherSize)); "
                 + "pass --image-size N to resize them all to N x N"
-        case .cifarFileSize(let path, let bytes, let recordBytes):
-            return "\(path): \(bytes) bytes is not a positive multiple of the \(recordBytes)-byte CIFAR record; "
-                + "download the binary release again"
+        case .cifarFileSize(let path, let bytes, let expected, let records):
+            return "\(path): \(bytes) bytes, but the release's file holds \(records) records in \(expected) bytes "
+                + "(truncated or not the binary release); download the binary release again"
         case .cifarFileMissing(let path):
             return "\(path): missing from the CIFAR binary folder; download the binary release again"
         case .cifarLabel(let path, let record, let label, let classes):

@@ -130,8 +130,10 @@ public enum DatasetPreparer {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw PrepareError.cifarFileMissing(path: file)
             }
-            guard !data.isEmpty, data.count % release.recordBytes == 0 else {
-                throw PrepareError.cifarFileSize(path: file, bytes: data.count, recordBytes: release.recordBytes)
+            guard data.count == release.recordsPerFile * release.recordBytes else {
+                throw PrepareError.cifarFileSize(
+                    path: file, bytes: data.count, expected: release.recordsPerFile * release.recordBytes,
+                    records: release.recordsPerFile)
             }
             contents.append([UInt8](data))
         }
@@ -219,13 +221,18 @@ public enum DatasetPreparer {
             }
             progress?(first + items, files.count)
         }
+        // The folder part of a path, as given (relative paths stay relative).
+        func folder(of path: String) -> String { path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "." }
         guard let writer else {
-            throw PrepareError.noImages(path: URL(fileURLWithPath: files[0].path).deletingLastPathComponent().path)
+            throw PrepareError.noImages(
+                path: folder(of: files[0].path), skipped: skipped.map { "\($0.path): \($0.reason)" })
         }
         if let empty = perClass.firstIndex(of: 0) {
             writer.abandon()
-            let folder = files.first { $0.label == empty }!.path
-            throw PrepareError.emptyClassFolder(path: URL(fileURLWithPath: folder).deletingLastPathComponent().path)
+            let emptyFolder = folder(of: files.first { $0.label == empty }!.path)
+            throw PrepareError.emptyClassFolder(
+                path: emptyFolder,
+                skipped: skipped.filter { folder(of: $0.path) == emptyFolder }.map { "\($0.path): \($0.reason)" })
         }
         let fingerprint = try writer.finish()
         return summarise(writer, perClass: perClass, skipped: skipped, fingerprint: fingerprint)

@@ -70,6 +70,9 @@ struct FolderListing {
             guard !files.isEmpty else { throw PrepareError.noImages(path: path) }
             return
         }
+        if let bad = folders.first(where: { $0.contains(where: \.isNewline) }) {
+            throw PrepareError.classNameWithLineBreak(path: path + "/" + bad)
+        }
         classNames = folders
         for name in entries where !folders.contains(name) {
             skipped.append(SkippedFile(path: path + "/" + name, reason: "not inside a class folder"))
@@ -107,6 +110,9 @@ struct FolderListing {
 /// The CIFAR binary releases: file names, record layout, class names.
 struct CIFARRelease {
     var recordBytes: Int
+    /// Records in each file as the authors publish the release: 10,000 in each CIFAR-10 batch,
+    /// 50,000 and 10,000 in CIFAR-100's train.bin and test.bin.
+    var recordsPerFile: Int
     /// Byte offset of the label used (CIFAR-100: the fine label, after the coarse one).
     var labelOffset: Int
     var files: [String]
@@ -116,6 +122,7 @@ struct CIFARRelease {
         switch source {
         case .cifar10(let path):
             recordBytes = 3073
+            recordsPerFile = 10000
             labelOffset = 0
             files = split == .train ? (1...5).map { "\(path)/data_batch_\($0).bin" } : ["\(path)/test_batch.bin"]
             classNames =
@@ -125,6 +132,7 @@ struct CIFARRelease {
                 ]
         case .cifar100(let path):
             recordBytes = 3074
+            recordsPerFile = split == .train ? 50000 : 10000
             labelOffset = 1
             files = ["\(path)/\(split.rawValue).bin"]
             classNames = Self.namesFile(path + "/fine_label_names.txt", count: 100) ?? Self.cifar100Names

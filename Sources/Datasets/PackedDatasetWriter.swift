@@ -34,7 +34,9 @@ public final class PackedDatasetWriter {
         self.isLabeled = !classNames.isEmpty
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
-        temporaryPath = folder + "/." + url.lastPathComponent + ".partial-\(getpid())"
+        let prefix = "." + url.lastPathComponent + ".partial-"
+        temporaryPath = folder + "/" + prefix + "\(getpid())"
+        Self.removeAbandoned(in: folder, prefix: prefix)
         var status = stat()
         if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
             throw PrepareError.outputNotWritable(path: path, reason: "it is a folder")
@@ -51,6 +53,18 @@ public final class PackedDatasetWriter {
 
     deinit {
         if !finished { abandon() }
+    }
+
+    /// Deletes temporary files that earlier writers of the same output left when they were killed
+    /// (the process named in the file's name no longer runs), so an interrupted `prepare` does not
+    /// leave a hidden copy of the dataset behind for good.
+    private static func removeAbandoned(in folder: String, prefix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
+            try? FileManager.default.removeItem(atPath: folder + "/" + name)
+        }
     }
 
     /// Appends one image: `pixels` is `[height, width, 3]` RGB uint8; `label` in `0..<classNames.count`

@@ -25,7 +25,7 @@ enum BenchDataCommand: Command {
         let arguments = try Arguments(argv, booleanFlags: ["json", "views-digest", "blur"])
         let path = try arguments.require("data")
         let threads = try arguments.int("threads") ?? ProcessInfo.processInfo.activeProcessorCount
-        let batch = try arguments.int("batch-size") ?? 256
+        var batch = try arguments.int("batch-size") ?? 256
         let seconds = try arguments.float("seconds") ?? 5
         let seed = try arguments.int("seed") ?? 0
         let epoch = try arguments.int("epoch") ?? 0
@@ -45,6 +45,8 @@ enum BenchDataCommand: Command {
         let mode = try modes[modeText].orThrow(UsageError("--mode must be simclr, crop-flip or evaluation"))
 
         let dataset = try PackedDataset(path: path)
+        // A batch cannot hold more samples than the dataset has.
+        batch = min(batch, dataset.count)
         var configuration = AugmentationConfiguration(mode: mode, imageSize: imageSize ?? dataset.height)
         if blur { configuration.blur = true }
 

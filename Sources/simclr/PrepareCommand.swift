@@ -29,6 +29,7 @@ enum PrepareCommand: Command {
     static func run(_ argv: [String]) throws {
         let arguments = try Arguments(argv, booleanFlags: ["json"])
         let output = try arguments.require("output")
+        guard !output.isEmpty else { throw UsageError("--output needs a file name") }
         let imageSize = try arguments.int("image-size")
         let splitText = arguments.string("split")
         let seed = try arguments.int("seed") ?? 0
