@@ -118,6 +118,7 @@ public final class Coordinator {
         var state: TrainingState?
         if options.resume {
             let (saved, url, skipped) = try Checkpoint.latestGood(in: directory)
+            try saved.checkDataset(dataset, path: url.path)
             let differences = configuration.differences(from: saved.configuration)
             guard differences.isEmpty else {
                 throw CoordinatorError(

@@ -160,6 +160,9 @@ public final class Worker {
         // a step is committed, the state before it is kept so that an abort can undo it.
         let uncommitted = UncommittedSteps(engine: engine)
         var aborted = false
+        // A failed step may have changed the batch-norm statistics: no state leaves this worker
+        // until the coordinator's abort has put back a whole one.
+        var stateIsPartial = false
         var nextStep = Int(welcome.startStep)
         var queue: [(ControlMessage, [[UInt8]])] = []
         var lastHeartbeat = ContinuousClock.now
@@ -189,10 +192,17 @@ public final class Worker {
                     }
                     uncommitted.commit(through: Int(commit.step))
                 case .abort(let abort):
+                    guard abort.generation == generation else {
+                        drop("abort of generation \(abort.generation)", report)
+                        continue
+                    }
                     // Everything queued belongs to the abandoned step or later.
                     queue.removeAll()
                     let restored = uncommitted.rollBack(to: Int(abort.step))
-                    if restored { nextStep = Int(abort.step) }
+                    if restored {
+                        nextStep = Int(abort.step)
+                        stateIsPartial = false
+                    }
                     aborted = true
                     report(.aborted(step: Int(abort.step), reason: abort.reason, restored: restored))
                 default: drop("unexpected \(message.kind)", report)
@@ -240,6 +250,7 @@ public final class Worker {
                         .abort(Abort(generation: generation, step: stepPlan.step, reason: "\(options.name): \(error)")))
                     queue.removeAll { if case .stepPlan = $0.0 { true } else { false } }
                     aborted = true
+                    stateIsPartial = true
                     report(.failed(step: Int(stepPlan.step), reason: "\(error)"))
                     continue
                 }
@@ -255,14 +266,14 @@ public final class Worker {
                 nextStep += 1
 
             case .stateRequest(let request):
-                guard request.generation == generation, Int(request.step) == nextStep else {
+                guard request.generation == generation, Int(request.step) == nextStep, !stateIsPartial else {
                     drop("a request for the state before step \(request.step) at step \(nextStep)", report)
                     continue
                 }
-                if let bad = engine.firstNonFiniteSegment(engine.model.store.values) {
-                    throw NonFiniteError(step: nextStep, tensor: "parameter \(bad)")
-                }
-                let bytes = try Checkpoint.encode(engine.snapshot(step: nextStep))
+                if let bad = engine.firstNonFiniteTensor() { throw NonFiniteError(step: nextStep, tensor: bad) }
+                var state = engine.snapshot(step: nextStep)
+                state.record(dataset)
+                let bytes = try Checkpoint.encode(state)
                 let frames = Self.frames(of: bytes)
                 try control.send(
                     .stateHeader(

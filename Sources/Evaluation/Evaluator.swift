@@ -17,6 +17,13 @@ public enum EvaluationProtocol: String, Sendable, Codable, CaseIterable {
     case supervised
 }
 
+/// How far a phase of an evaluation is: `done` of `total` units (images or epochs).
+public struct EvaluationProgress: Sendable {
+    public var phase: String
+    public var done: Int
+    public var total: Int
+}
+
 public struct EvaluationResult: Sendable, Codable {
     public var protocolName: String
     public var labelFraction: Double
@@ -41,7 +48,7 @@ public struct Evaluator {
     public var loaderThreads = 1
 
     /// Opens both sets and checks that they are labeled, name the same classes and hold images of
-    /// one size.
+    /// one size, the size the encoder was trained on when the checkpoint records it.
     public init(state: TrainingState, train: String, test: String) throws {
         self.state = state
         self.train = try PackedDataset(path: train)
@@ -60,6 +67,11 @@ public struct Evaluator {
                 "image shapes differ: \(train) holds \(self.train.height)x\(self.train.width), \(test) holds \(self.test.height)x\(self.test.width)"
             )
         }
+        if let size = state.imageSize, size != self.train.height || size != self.train.width {
+            throw EvaluationError(
+                "the encoder was trained on \(size)x\(size) images, \(train) and \(test) hold "
+                    + "\(self.train.height)x\(self.train.width): prepare them with --image-size \(size)")
+        }
     }
 
     /// Runs `protocol` with `labelFraction` of each training class (kNN and linear use all the
@@ -67,7 +79,7 @@ public struct Evaluator {
     public func run(
         _ evaluation: EvaluationProtocol, labelFraction: Double, seed: UInt64,
         classifierOptions: ClassifierTrainingOptions,
-        probeOptions: LinearProbeOptions, progress: (String) -> Void
+        probeOptions: LinearProbeOptions, progress: (EvaluationProgress) -> Void
     ) throws -> EvaluationResult {
         let start = DispatchTime.now().uptimeNanoseconds
         let labeled = LabelSubset.indices(of: train, fraction: labelFraction, seed: seed)
@@ -82,13 +94,14 @@ public struct Evaluator {
             model.store.state.base.update(from: state.state, count: state.state.count)
             let context = ComputeContext(threads: threads)
             let width = state.configuration.encoder.featureCount
-            progress("features of \(labeled.count) labeled and \(test.count) test images")
             let normalize = evaluation == .knn
             let trainFeatures = try FeatureExtractor.features(
                 of: train, indices: labeled, encoder: model.encoder, context: context, loaderThreads: loaderThreads,
-                normalize: normalize)
+                normalize: normalize
+            ) { progress(EvaluationProgress(phase: "features of the labeled images", done: $0, total: $1)) }
             let testFeatures = try FeatureExtractor.features(
-                of: test, encoder: model.encoder, context: context, loaderThreads: loaderThreads, normalize: normalize)
+                of: test, encoder: model.encoder, context: context, loaderThreads: loaderThreads, normalize: normalize
+            ) { progress(EvaluationProgress(phase: "features of the test images", done: $0, total: $1)) }
             let trainLabels = labeled.map { train.label(at: $0)! }
             let testLabels = (0..<test.count).map { test.label(at: $0)! }
             if evaluation == .knn {
@@ -96,10 +109,13 @@ public struct Evaluator {
                     train: trainFeatures, trainLabels: trainLabels, test: testFeatures, width: width, classes: classes)
                 accuracy = Double(zip(predictions, testLabels).filter { $0 == $1 }.count) / Double(test.count)
             } else {
-                progress("training the linear classifier for \(probeOptions.epochs) epochs")
                 accuracy = LinearProbe.accuracy(
                     train: trainFeatures, trainLabels: trainLabels, test: testFeatures, testLabels: testLabels,
-                    width: width, classes: classes, options: probeOptions)
+                    width: width, classes: classes, options: probeOptions
+                ) {
+                    progress(
+                        EvaluationProgress(phase: "linear classifier epochs", done: $0, total: probeOptions.epochs))
+                }
             }
 
         case .finetune, .supervised:
@@ -108,9 +124,9 @@ public struct Evaluator {
             var options = classifierOptions
             options.threads = threads
             options.loaderThreads = loaderThreads
-            try ClassifierTraining.train(classifier, dataset: train, indices: labeled, options: options) {
-                epoch, loss in
-                progress(String(format: "epoch %d/%d loss %.4f", epoch + 1, options.epochs, loss))
+            try ClassifierTraining.train(classifier, dataset: train, indices: labeled, options: options) { epoch, _ in
+                progress(
+                    EvaluationProgress(phase: "\(evaluation.rawValue) epochs", done: epoch + 1, total: options.epochs))
             }
             accuracy = try ClassifierTraining.accuracy(
                 classifier, dataset: test, threads: threads, loaderThreads: loaderThreads)

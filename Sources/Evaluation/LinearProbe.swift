@@ -21,7 +21,7 @@ public enum LinearProbe {
     /// top-1 accuracy on `test` features, both standardised with the training statistics.
     public static func accuracy(
         train: [Float], trainLabels: [Int], test: [Float], testLabels: [Int], width: Int, classes: Int,
-        options: LinearProbeOptions
+        options: LinearProbeOptions, progress: (_ epochsDone: Int) -> Void = { _ in }
     ) -> Double {
         let n = trainLabels.count
         let m = testLabels.count
@@ -63,7 +63,8 @@ public enum LinearProbe {
         var order = Array(0..<n)
         var step = 0
         let batch = Tensor(zeros: Shape(options.batchSize, width))
-        for _ in 0..<options.epochs {
+        for epoch in 0..<options.epochs {
+            defer { progress(epoch + 1) }
             order.shuffle(using: &generator)
             for start in stride(from: 0, to: n, by: options.batchSize) {
                 let rows = Array(order[start..<min(start + options.batchSize, n)])

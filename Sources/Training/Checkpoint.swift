@@ -8,6 +8,7 @@
 //     f32 parameters | f32 state | f32 optimizer state | u64 FNV-1a of all preceding bytes
 
 import Compute
+import Datasets
 import Foundation
 
 /// The training state that a checkpoint carries.
@@ -19,10 +20,14 @@ public struct TrainingState: Sendable {
     public var parameters: [Float]
     public var state: [Float]
     public var optimizerState: [Float]
+    /// The fingerprint of the dataset file the state was trained on, and its image side; nil in
+    /// states that never met one (a fresh model, or a checkpoint from before they were recorded).
+    public var datasetFingerprint: String?
+    public var imageSize: Int?
 
     public init(
         configuration: TrainingConfiguration, step: Int, optimizerSteps: Int, parameters: [Float], state: [Float],
-        optimizerState: [Float]
+        optimizerState: [Float], datasetFingerprint: String? = nil, imageSize: Int? = nil
     ) {
         self.configuration = configuration
         self.step = step
@@ -30,6 +35,26 @@ public struct TrainingState: Sendable {
         self.parameters = parameters
         self.state = state
         self.optimizerState = optimizerState
+        self.datasetFingerprint = datasetFingerprint
+        self.imageSize = imageSize
+    }
+
+    /// Records that the state was trained on `dataset`.
+    public mutating func record(_ dataset: PackedDataset) {
+        datasetFingerprint = dataset.fingerprint
+        imageSize = dataset.height
+    }
+
+    /// Throws unless `dataset` is the file the state was trained on (when that is recorded), so
+    /// that a run never resumes on other data. `path` names the checkpoint.
+    public func checkDataset(_ dataset: PackedDataset, path: String) throws {
+        guard let datasetFingerprint, datasetFingerprint != dataset.fingerprint else { return }
+        throw CheckpointError.mismatch(
+            path: path,
+            reason:
+                "it was trained on dataset \(datasetFingerprint) (\(imageSize.map { "\($0)x\($0)" } ?? "?") images), "
+                + "but \(dataset.path) is \(dataset.fingerprint) (\(dataset.height)x\(dataset.width)): resume with the "
+                + "same prepared file")
     }
 }
 
@@ -44,7 +69,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .write(let path, let reason):
-            "cannot write checkpoint \(path): \(reason); earlier checkpoints are untouched"
+            "cannot write \(path): \(reason); nothing there was replaced, earlier checkpoints are untouched"
         case .corrupt(let path, let reason): "checkpoint \(path) is damaged: \(reason)"
         case .noCheckpoint(let directory, let damaged):
             damaged.isEmpty
@@ -69,6 +94,8 @@ public enum Checkpoint {
         var parameters: Int
         var state: Int
         var optimizerState: Int
+        var datasetFingerprint: String?
+        var imageSize: Int?
     }
 
     /// File name of the checkpoint taken before step `step`.
@@ -79,8 +106,11 @@ public enum Checkpoint {
         let header = Header(
             configuration: state.configuration, configurationHash: state.configuration.hash, step: state.step,
             optimizerSteps: state.optimizerSteps, parameters: state.parameters.count, state: state.state.count,
-            optimizerState: state.optimizerState.count)
-        let json = try JSONEncoder().encode(header)
+            optimizerState: state.optimizerState.count, datasetFingerprint: state.datasetFingerprint,
+            imageSize: state.imageSize)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = try encoder.encode(header)
         var bytes = magic
         bytes.reserveCapacity(16 + json.count + 4 * (header.parameters + header.state + header.optimizerState) + 8)
         withUnsafeBytes(of: version.littleEndian) { bytes += $0 }
@@ -135,7 +165,8 @@ public enum Checkpoint {
         }
         return TrainingState(
             configuration: header.configuration, step: header.step, optimizerSteps: header.optimizerSteps,
-            parameters: take(header.parameters), state: take(header.state), optimizerState: take(header.optimizerState))
+            parameters: take(header.parameters), state: take(header.state), optimizerState: take(header.optimizerState),
+            datasetFingerprint: header.datasetFingerprint, imageSize: header.imageSize)
     }
 
     /// Writes `state` into `directory` atomically (temporary file, fsync, rename, fsync of the

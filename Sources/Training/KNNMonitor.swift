@@ -10,10 +10,11 @@ import Foundation
 public enum FeatureExtractor {
     /// Encoder features of the samples `indices` of `dataset` (all when `nil`), `[count, F]`
     /// row-major, L2-normalised unless `normalize` is false. The model runs in inference mode
-    /// (running batch-norm statistics) and is left in training mode.
+    /// (running batch-norm statistics) and is left in training mode. `progress` hears the samples
+    /// done and the total after every batch.
     public static func features(
         of dataset: PackedDataset, indices: [Int]? = nil, encoder: ResNet, context: ComputeContext,
-        batchSize: Int = 256, loaderThreads: Int, normalize: Bool = true
+        batchSize: Int = 256, loaderThreads: Int, normalize: Bool = true, progress: (Int, Int) -> Void = { _, _ in }
     ) throws -> [Float] {
         let indices = indices ?? Array(0..<dataset.count)
         let evaluation = AugmentationConfiguration.evaluation(imageSize: dataset.height)
@@ -40,6 +41,7 @@ public enum FeatureExtractor {
                 let norm = normalize ? max(squares.squareRoot(), 1e-12) : 1
                 for j in 0..<width { features.append(source[j] / norm) }
             }
+            progress(features.count / width, indices.count)
         }
         return features
     }

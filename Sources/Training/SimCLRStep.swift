@@ -49,6 +49,7 @@ public struct StepTimings: Sendable, Codable, Equatable {
 
 /// A non-finite value met during a step, with where it was seen.
 public struct NonFiniteError: Error, CustomStringConvertible {
+    /// The step, counted from 1 as in the logs and metrics.
     public var step: Int
     public var tensor: String
 
@@ -129,7 +130,7 @@ public final class SimCLRStep {
         let dLocal = try exchange.reduceGradient(dGlobal, rows: rows)
         let totalLoss = try exchange.reduceLoss(partial)
         timings.exchange = lap()
-        guard totalLoss.isFinite else { throw NonFiniteError(step: step, tensor: "loss") }
+        guard totalLoss.isFinite else { throw NonFiniteError(step: step + 1, tensor: "loss") }
 
         // Backward into the parameter gradients.
         model.store.zeroGradients()
@@ -139,22 +140,35 @@ public final class SimCLRStep {
         // Sum over processes, check, update.
         try reduction.allReduce(model.store.gradients)
         timings.allReduce = lap()
-        if let bad = firstNonFiniteSegment(model.store.gradients) {
-            throw NonFiniteError(step: step, tensor: "gradient of \(bad)")
+        if let bad = Self.firstNonFinite(model.store.gradients, segments: model.store.segments) {
+            throw NonFiniteError(step: step + 1, tensor: "gradient of \(bad)")
         }
         optimizer.step(learningRate: schedule.rate(at: step))
         timings.optimizer = lap()
         return (totalLoss, timings)
     }
 
-    /// The name of the first parameter whose values in `buffer` are not all finite.
-    public func firstNonFiniteSegment(_ buffer: FloatBuffer) -> String? {
-        for segment in model.store.segments {
-            let base = buffer.base + segment.offset
-            var sum: Float = 0
-            for i in 0..<segment.count { sum += base[i] * 0 }
-            if !sum.isFinite { return segment.name }
+    /// What of the state a checkpoint would hold is not finite: a parameter, a batch-norm
+    /// statistic or the optimizer state, named; nil when all of it is finite.
+    public func firstNonFiniteTensor() -> String? {
+        let store = model.store
+        if let bad = Self.firstNonFinite(store.values, segments: store.segments) { return "parameter \(bad)" }
+        if let bad = Self.firstNonFinite(store.state, segments: store.stateSegments) {
+            return "batch-norm statistic \(bad)"
         }
+        return Self.isFinite(optimizer.state, 0..<optimizer.state.count) ? nil : "optimizer state"
+    }
+
+    /// The name of the first segment whose values in `buffer` are not all finite.
+    static func firstNonFinite(_ buffer: FloatBuffer, segments: [ParameterSegment]) -> String? {
+        for segment in segments where !isFinite(buffer, segment.range) { return segment.name }
         return nil
+    }
+
+    static func isFinite(_ buffer: FloatBuffer, _ range: Range<Int>) -> Bool {
+        // x * 0 is 0 for finite x and NaN for infinities and NaNs.
+        var sum: Float = 0
+        for i in range { sum += buffer.base[i] * 0 }
+        return sum.isFinite
     }
 }

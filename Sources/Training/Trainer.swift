@@ -99,6 +99,7 @@ public final class Trainer {
         // Resume, or start a fresh run directory.
         if options.resume {
             let (state, url, skipped) = try Checkpoint.latestGood(in: directory)
+            try state.checkDataset(dataset, path: url.path)
             try engine.restore(state, path: url.path)
             firstStep = state.step
             report(.resumed(from: url.path, step: firstStep, skipped: skipped.map { "\($0)" }))
@@ -158,7 +159,9 @@ public final class Trainer {
             let stepReport = StepReport(
                 step: step + 1, epoch: epoch, loss: loss, learningRate: engine.schedule.rate(at: step),
                 imagesPerSecond: Double(batch.images.shape.n) / (timings.total / 1000), timings: timings)
-            if (step + 1) % configuration.logEvery == 0 || step == firstStep || step + 1 == lastStep {
+            // The same steps whether or not the run was resumed on the way: every logEvery-th, the
+            // first and the last of the whole run.
+            if (step + 1) % configuration.logEvery == 0 || step == 0 || step + 1 == lastStep {
                 try metrics.append(stepReport)
                 report(.step(stepReport))
             }
@@ -179,11 +182,10 @@ public final class Trainer {
     }
 
     private func writeCheckpoint(step: Int, _ report: (TrainingEvent) -> Void) throws {
-        if let bad = engine.firstNonFiniteSegment(engine.model.store.values) {
-            throw NonFiniteError(step: step, tensor: "parameter \(bad)")
-        }
-        let url = try Checkpoint.write(
-            engine.snapshot(step: step), to: options.runDirectory, keep: configuration.keepCheckpoints)
+        if let bad = engine.firstNonFiniteTensor() { throw NonFiniteError(step: step, tensor: bad) }
+        var state = engine.snapshot(step: step)
+        state.record(dataset)
+        let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
         report(.checkpoint(path: url.path, step: step))
     }
 }

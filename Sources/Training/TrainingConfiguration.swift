@@ -60,9 +60,18 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
     public init() {}
 
     /// Reads the fields present and keeps the defaults of the others, so that a `--config` file
-    /// may name only what it changes.
+    /// may name only what it changes. A field this build does not know (a typo, or a newer
+    /// build's) is an error rather than silently ignored.
     public init(from decoder: Decoder) throws {
         self.init()
+        let unknown = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue).filter {
+            CodingKeys(stringValue: $0) == nil
+        }
+        guard unknown.isEmpty else {
+            throw ConfigurationError(
+                "unknown configuration field(s) " + unknown.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                    + "; the fields are those of a run's config.json")
+        }
         let container = try decoder.container(keyedBy: CodingKeys.self)
         func read<Value: Decodable>(_ key: CodingKeys, into value: inout Value) throws {
             if let decoded = try container.decodeIfPresent(Value.self, forKey: key) { value = decoded }
@@ -173,6 +182,14 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
 }
 
 /// A configuration that cannot run; the message names the option.
+/// Any key of a JSON object, to find the ones `CodingKeys` does not name.
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
 public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }

@@ -78,10 +78,18 @@ enum EvalCommand: Command {
 
         var results: [EvaluationResult] = []
         for evaluation in protocols {
+            var bar: (phase: String, bar: ProgressBar)?
             let result = try evaluator.run(
                 evaluation, labelFraction: fraction, seed: seed, classifierOptions: classifierOptions,
                 probeOptions: probeOptions
-            ) { message in Log.info("eval", evaluation.rawValue, ["progress": message]) }
+            ) { progress in
+                if bar?.phase != progress.phase {
+                    bar?.bar.finish()
+                    bar = (progress.phase, ProgressBar(label: "\(evaluation.rawValue): \(progress.phase)"))
+                }
+                bar?.bar.update(done: progress.done, total: progress.total)
+            }
+            bar?.bar.finish()
             results.append(result)
         }
 
@@ -92,10 +100,13 @@ enum EvalCommand: Command {
         } else {
             print("protocol     fraction  labeled   test  accuracy  seconds")
             for result in results {
+                // %@ takes no width on Linux: pad the name by hand.
+                let name = result.protocolName.padding(toLength: 12, withPad: " ", startingAt: 0)
                 print(
-                    String(
-                        format: "%-12@ %8.3f %8d %6d %8.2f%% %8.0f", result.protocolName, result.labelFraction,
-                        result.labeledSamples, result.testSamples, 100 * result.accuracy, result.seconds))
+                    name
+                        + String(
+                            format: " %8.3f %8d %6d %8.2f%% %8.0f", result.labelFraction, result.labeledSamples,
+                            result.testSamples, 100 * result.accuracy, result.seconds))
             }
         }
     }

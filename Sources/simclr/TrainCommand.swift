@@ -107,6 +107,11 @@ enum TrainCommand: Command {
     /// The configuration a run directory was started with, for `--resume`.
     static func savedConfiguration(in runDirectory: URL) throws -> TrainingConfiguration {
         let saved = runDirectory.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: saved.path) else {
+            throw UsageError(
+                "--resume: \(runDirectory.path) holds no config.json, so it is not a run directory; "
+                    + "start a run there with --run-dir")
+        }
         do {
             return try JSONDecoder().decode(TrainingConfiguration.self, from: Data(contentsOf: saved))
         } catch {

@@ -1,7 +1,8 @@
 // The evaluation protocols on tiny synthetic sets: the labeled fraction is the same number of
-// samples from every class, the linear probe reads frozen features and never changes the encoder,
-// fine-tuning starts from every pretrained tensor but the new classifier, and sets that do not fit
-// each other are refused with a message that says how.
+// samples from every class, every protocol runs end to end, the linear probe reads frozen features
+// and never changes the encoder, fine-tuning starts from every pretrained tensor but the new
+// classifier, and sets that do not fit each other or the encoder are refused with a message that
+// says how.
 
 import Compute
 import Datasets
@@ -85,6 +86,48 @@ struct EvaluationTests {
         let after = try FeatureExtractor.features(
             of: dataset, encoder: model.encoder, context: context, loaderThreads: 1, normalize: false)
         #expect(after == before)
+    }
+
+    /// Every protocol runs end to end through the evaluator on the labeled fraction and reports
+    /// what it used; supervised starts from its own initial weights, so its result cannot depend
+    /// on the checkpoint's, while fine-tuning's does.
+    @Test func everyProtocolRunsOnTheLabeledFraction() throws {
+        var options = ClassifierTrainingOptions()
+        options.epochs = 2
+        options.batchSize = 25
+        var probe = LinearProbeOptions()
+        probe.epochs = 3
+        var phases: Set<String> = []
+        func run(_ evaluation: EvaluationProtocol, _ state: TrainingState) throws -> EvaluationResult {
+            let evaluator = try Evaluator(state: state, train: Self.train, test: Self.test)
+            return try evaluator.run(
+                evaluation, labelFraction: 0.5, seed: 1, classifierOptions: options, probeOptions: probe
+            ) { progress in
+                #expect(progress.done <= progress.total)
+                phases.insert(progress.phase)
+            }
+        }
+        let pretrained = state()
+        var other = pretrained
+        other.parameters = other.parameters.map { $0 * 0.5 }
+        for evaluation in EvaluationProtocol.allCases {
+            let result = try run(evaluation, pretrained)
+            #expect(result.protocolName == evaluation.rawValue)
+            #expect(result.labeledSamples == 100 && result.testSamples == 60)
+            #expect((0...1).contains(result.accuracy))
+        }
+        #expect(try run(.supervised, other).accuracy == (try run(.supervised, pretrained).accuracy))
+        #expect(phases.contains("features of the test images") && phases.contains("finetune epochs"))
+    }
+
+    @Test func setsOfAnotherSizeThanTheEncoderWasTrainedOnAreRefused() throws {
+        var trainedOn24 = state()
+        trainedOn24.imageSize = 24
+        #expect {
+            try Evaluator(state: trainedOn24, train: Self.train, test: Self.test)
+        } throws: { error in
+            "\(error)".contains("trained on 24x24") && "\(error)".contains("--image-size 24")
+        }
     }
 
     // Separable features (class c has a large value in dimension c) must be learned perfectly,

@@ -1,7 +1,7 @@
 // The single-process trainer end to end on a small synthetic dataset: a run stopped after a
 // checkpoint and resumed ends with exactly the parameters of an uninterrupted run, metrics.jsonl
-// reads as one run, and resuming with a configuration that differs in a field that matters is
-// refused by name.
+// reads as one run, resuming with a configuration that differs in a field that matters or on
+// another dataset is refused by name, and a run that diverges stops without a checkpoint of it.
 
 import Compute
 import Datasets
@@ -91,6 +91,71 @@ struct TrainerTests {
         _ = try train(configuration(steps: 3), directory: directory, resume: false)
         #expect(throws: ConfigurationError.self) {
             try train(configuration(steps: 3), directory: directory, resume: false)
+        }
+    }
+
+    /// Logged every third step, a resumed run's metrics hold the uninterrupted run's lines, with
+    /// the same losses, plus the line of the step where the first leg stopped.
+    @Test func resumedMetricsLogTheSameSteps() throws {
+        let whole = try temporaryDirectory("log-whole")
+        let split = try temporaryDirectory("log-split")
+        defer {
+            try? FileManager.default.removeItem(at: whole)
+            try? FileManager.default.removeItem(at: split)
+        }
+        var sparse = configuration(steps: nil)
+        sparse.logEvery = 3
+        _ = try train(sparse, directory: whole, resume: false)
+        var first = sparse
+        first.steps = 4
+        _ = try train(first, directory: split, resume: false)
+        _ = try train(sparse, directory: split, resume: true)
+        let steps = { (url: URL) in
+            try String(contentsOf: url.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+                .split(separator: "\n").compactMap { line -> Int? in
+                    (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
+                }
+        }
+        #expect(try steps(whole) == [1, 3, 6, 9, 10])
+        #expect(try steps(split) == [1, 3, 4, 6, 9, 10])
+    }
+
+    @Test func resumeOnAnotherDatasetIsRefused() throws {
+        let directory = try temporaryDirectory("other-data")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try train(configuration(steps: 3), directory: directory, resume: false)
+        let other = directory.appendingPathComponent("other.simclr")
+        _ = try DatasetPreparer.prepare(
+            source: .synthetic(count: 40), output: other.path, options: PrepareOptions(imageSize: 16, seed: 4))
+        #expect {
+            try Trainer(
+                configuration: configuration(steps: nil),
+                options: TrainerOptions(
+                    data: other, runDirectory: directory, threads: 1, loaderThreads: 1, resume: true)
+            ).run { _ in }
+        } throws: { error in
+            "\(error)".contains("same prepared file") && "\(error)".contains("was trained on dataset")
+        }
+    }
+
+    /// A learning rate of 1e30 blows the model up within a few steps: the run stops with the
+    /// step and the tensor, and every checkpoint it left holds finite values only.
+    @Test func divergenceStopsWithoutACheckpointOfIt() throws {
+        let directory = try temporaryDirectory("diverge")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var wild = configuration(steps: nil)
+        wild.learningRate = 1e30
+        wild.checkpointEvery = 1
+        #expect {
+            try train(wild, directory: directory, resume: false)
+        } throws: { error in
+            guard let error = error as? NonFiniteError else { return false }
+            return error.step >= 1 && !error.tensor.isEmpty
+        }
+        for checkpoint in Checkpoint.list(in: directory) {
+            let state = try Checkpoint.decode(Array(try Data(contentsOf: checkpoint.url)), path: checkpoint.url.path)
+            let values = state.parameters + state.state + state.optimizerState
+            #expect(values.allSatisfy { $0.isFinite })
         }
     }
 }
