@@ -17,8 +17,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 .build/release/simclr launch --workers "$workers" --data "$data" --run-dir "$work/run" \
-    --width 16 --batch-size 256 --epochs 6 --steps "$steps" --learning-rate 0.12 --lr-scaling none \
-    --weight-decay 5e-4 --blur off --log-every 1 --checkpoint-every 100000 >/dev/null 2>&1
+    --config scripts/cifar10-reference.json --steps "$steps" --log-every 1 --checkpoint-every 100000 >/dev/null 2>&1
 
 python3 - "$work/run/metrics.jsonl" "$workers" <<'PY'
 import json, sys

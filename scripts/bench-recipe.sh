@@ -21,9 +21,8 @@ trap 'rm -rf "$work"' EXIT
 printf "%-6s %14s %14s %7s\n" round "ours views/s" "torch views/s" ratio
 for round in $(seq "$rounds"); do
     rm -rf "$work/run"
-    .build/release/simclr train --data "$work/train.simclr" --run-dir "$work/run" --width 16 --batch-size 256 \
-        --epochs 6 --steps 23 --learning-rate 0.12 --lr-scaling none --weight-decay 5e-4 --blur off \
-        --log-every 1 --checkpoint-every 1000 2>/dev/null
+    .build/release/simclr train --data "$work/train.simclr" --run-dir "$work/run" \
+        --config scripts/cifar10-reference.json --steps 23 --log-every 1 --checkpoint-every 1000 2>/dev/null
     # Steps 4-23: after warm-up, every step's whole time including waiting for data.
     ours=$("$python" -c "
 import json

@@ -21,13 +21,10 @@ mkdir -p "$work"
 [ -f "$work/train.simclr" ] || "$simclr" prepare "$folder/train" --output "$work/train.simclr"
 [ -f "$work/test.simclr" ] || "$simclr" prepare "$folder/test" --output "$work/test.simclr"
 
-# Pretraining: the reference recipe.
+# Pretraining: the reference recipe, spelled out in scripts/cifar10-reference.json.
 rm -rf "$work/run"
-"$simclr" train --data "$work/train.simclr" --run-dir "$work/run" \
-    --arch resnet18 --width 16 --head-layers 2 --head-hidden 128 --projection-dim 128 \
-    --batch-size 256 --epochs 6 --temperature 0.5 --optimizer sgd --momentum 0.9 \
-    --learning-rate 0.12 --lr-scaling none --weight-decay 5e-4 --color-jitter 0.5 --blur off \
-    --seed 0 --log-every 10 --checkpoint-every 200
+"$simclr" train --data "$work/train.simclr" --run-dir "$work/run" --config scripts/cifar10-reference.json \
+    --log-every 10 --checkpoint-every 200
 
 evaluate() {
     "$simclr" eval --checkpoint "$work/run" --train "$work/train.simclr" --test "$work/test.simclr" --seed 0 "$@"

@@ -104,20 +104,6 @@ public struct TrainingConfiguration: Sendable, Codable, Equatable {
         try read(.monitorEvery, into: &monitorEvery)
     }
 
-    /// The configuration of the paper-style reference recipe used across the project's figures:
-    /// ResNet-18 width 16 with the CIFAR stem, head 128-128-128, batch 256, temperature 0.5,
-    /// SGD momentum 0.9 at lr 0.12 without scaling, weight decay 5e-4, cosine over the run.
-    public static var cifarReference: TrainingConfiguration {
-        var configuration = TrainingConfiguration()
-        configuration.width = 16
-        configuration.batchSize = 256
-        configuration.epochs = 6
-        configuration.learningRate = 0.12
-        configuration.learningRateScaling = .none
-        configuration.weightDecay = 5e-4
-        return configuration
-    }
-
     public var encoder: ResNetConfiguration { ResNetConfiguration(depth: arch, stem: stem, width: width) }
 
     public var head: ProjectionHeadConfiguration {
