@@ -12,8 +12,9 @@ enum PrepareCommand: Command {
                               [--threads N] [--json]
 
         SOURCE is one of:
-          synthetic:N        N procedurally drawn images of 10 shape classes (--seed picks the set;
-                             use two seeds for a train and a test set)
+          synthetic:N        N procedurally drawn images of 10 shape classes, each repeated across
+                             the frame in random muted colours (--seed picks the set; use two
+                             seeds for a train and a test set)
           a CIFAR-10 folder  data_batch_1..5.bin (train) and test_batch.bin (test)
           a CIFAR-100 folder train.bin and test.bin, fine labels
           an image folder    JPEG/PNG files in one subfolder per class (labeled), or directly in
