@@ -229,10 +229,13 @@ enum StatusCommand: Command {
         print("step       \(status.step) (epoch \(status.epoch), generation \(status.generation))")
         print("loss       \(status.loss.map { String(format: "%.4f", $0) } ?? "-")")
         print("checkpoint \(status.lastCheckpointStep.map { "step \($0)" } ?? "none yet")")
-        print("\nrank  worker                      views/s  last heard")
+        // Names are padded, never cut: two hosts may differ only at the end of a long name.
+        let column = max(26, (status.workers.map(\.name.count).max() ?? 0) + 2)
+        print("\nrank  " + "worker".padding(toLength: column, withPad: " ", startingAt: 0) + "  views/s  last heard")
         for worker in status.workers {
             print(
-                String(format: "%4d  ", worker.rank) + worker.name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                String(format: "%4d  ", worker.rank)
+                    + worker.name.padding(toLength: column, withPad: " ", startingAt: 0)
                     + String(format: "%9.1f  %6.1f s ago", worker.imagesPerSecond, worker.lastHeartbeatAgeSeconds))
         }
     }

@@ -20,8 +20,9 @@ let commands: [Command.Type] = [
 
 @MainActor func printHelp() {
     print("simclr: SimCLR pretraining on CPU clusters\n\nUsage: simclr <command> [options]\n\nCommands:")
+    let column = (commands.map { $0.name.count }.max() ?? 0) + 2
     for command in commands {
-        print("  " + command.name.padding(toLength: 12, withPad: " ", startingAt: 0) + command.summary)
+        print("  " + command.name.padding(toLength: column, withPad: " ", startingAt: 0) + command.summary)
     }
     print("\nRun 'simclr <command> --help' for a command's options.")
 }
