@@ -31,6 +31,12 @@ public struct CoordinatorOptions: Sendable {
     /// After an abort, how long to wait for a worker to send the last committed state. Longer than
     /// the workers' ring timeout, since a worker stuck in a collective answers only after it.
     public var salvageTimeout: Duration = .seconds(60)
+    /// Labeled sets for the kNN monitor (train = memory bank, test = queries), evaluated on the
+    /// state of every checkpoint; nil for none.
+    public var monitorTrain: URL?
+    public var monitorTest: URL?
+    /// Compute threads of the monitor; it shares the machine with whatever else runs there.
+    public var monitorThreads = 1
 
     public init(bind: String, data: URL, runDirectory: URL, workers: Int, resume: Bool = false) {
         self.bind = bind
@@ -56,6 +62,9 @@ public enum CoordinatorEvent: Sendable {
     case resumed(from: String, step: Int, skipped: [String])
     case step(StepReport)
     case checkpoint(path: String, step: Int)
+    /// The kNN monitor's accuracy on the checkpointed state after `step` steps, or why it failed.
+    case monitor(step: Int, accuracy: Double)
+    case monitorFailed(step: Int, reason: String)
     case dropped(reason: String, count: Int)
     /// Step `step` (0-based) is given up; workers put back the state before it.
     case aborting(step: Int, reason: String)
@@ -85,6 +94,8 @@ public final class Coordinator {
     private var committedStep = 0
     private var lastLoss: Double?
     private var lastCheckpointStep: Int?
+    private let knnMonitor: KNNMonitor?
+    private var checkpointMonitor: CheckpointMonitor?
 
     public init(configuration: TrainingConfiguration, options: CoordinatorOptions) throws {
         try configuration.validate()
@@ -98,6 +109,10 @@ public final class Coordinator {
         guard plan.batchSize >= 2 * options.workers else {
             throw ConfigurationError(
                 "batch-size \(plan.batchSize) leaves some of the \(options.workers) workers fewer than 2 samples")
+        }
+        let imageSize = dataset.height
+        knnMonitor = try options.monitorTrain.flatMap { train in
+            try options.monitorTest.map { try KNNMonitor(train: train, test: $0, imageSize: imageSize) }
         }
         context = try ZeroMQContext()
         control = try ControlChannel(routerAt: options.bind, context: context)
@@ -141,6 +156,11 @@ public final class Coordinator {
         let ledger = try MetricsLog(
             url: directory.appendingPathComponent("ledger.jsonl"), truncateAfterStep: committedStep)
 
+        checkpointMonitor = knnMonitor.map {
+            CheckpointMonitor(
+                monitor: $0, configuration: configuration, stepsPerEpoch: plan.stepsPerEpoch,
+                threads: options.monitorThreads)
+        }
         try admitFirstGeneration(
             configurationJSON: String(decoding: configurationJSON, as: UTF8.self), state: state, report)
         report(
@@ -148,6 +168,7 @@ public final class Coordinator {
                 stepsPerEpoch: plan.stepsPerEpoch, totalSteps: lastStep, firstStep: committedStep,
                 generation: generation, workers: members.count))
         try train(metrics: metrics, ledger: ledger, report)
+        if let checkpointMonitor { try record(checkpointMonitor.finish(), metrics: metrics, report) }
         for member in members {
             try? control.send(.stop(Stop(reason: "the run reached step \(lastStep)")), to: member.identity)
         }
@@ -302,6 +323,7 @@ public final class Coordinator {
         }
 
         while committedStep < lastStep || !pendingCheckpoints.isEmpty {
+            if let checkpointMonitor { try record(checkpointMonitor.takeOutcomes(), metrics: metrics, report) }
             while planned < lastStep && planned <= committedStep + 1 {
                 try sendPlan(planned)
                 planned += 1
@@ -411,6 +433,7 @@ public final class Coordinator {
         let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
         lastCheckpointStep = Int(header.step)
         report(.checkpoint(path: url.path, step: Int(header.step)))
+        checkpointMonitor?.submit(state)
     }
 
     /// Gives up the step in flight: every worker puts back the state before it, the first worker
@@ -485,6 +508,20 @@ public final class Coordinator {
         if (step + 1) % configuration.logEvery == 0 || step == 0 || step + 1 == lastStep {
             try metrics.append(stepReport)
             report(.step(stepReport))
+        }
+    }
+
+    /// Writes the kNN monitor's finished evaluations to the metrics.
+    private func record(
+        _ outcomes: [CheckpointMonitor.Outcome], metrics: MetricsLog, _ report: (CoordinatorEvent) -> Void
+    ) throws {
+        for (step, accuracy) in outcomes {
+            switch accuracy {
+            case .success(let accuracy):
+                try metrics.appendMonitor(step: step, accuracy: accuracy)
+                report(.monitor(step: step, accuracy: accuracy))
+            case .failure(let error): report(.monitorFailed(step: step, reason: "\(error)"))
+            }
         }
     }
 

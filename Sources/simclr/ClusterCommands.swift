@@ -20,11 +20,19 @@ enum CoordinatorCommand: Command {
           --resume                 continue DIR from its newest good checkpoint; `--resume DIR` alone
                                    reuses the data, workers and endpoint the run was started with
           --checkpoint-minutes M   also checkpoint when M minutes passed since the last one
+          --monitor-train FILE     labeled set for the kNN monitor's memory bank
+          --monitor-test FILE      labeled set the kNN monitor classifies; the monitor runs on the
+                                   state of every checkpoint, on one thread of this machine
         \\(TrainCommand.configurationUsage)
         """
 
     static func run(_ argv: [String]) throws {
         let arguments = try Arguments(argv, booleanFlags: ["resume"])
+        let monitorTrain = arguments.string("monitor-train").map { URL(fileURLWithPath: $0) }
+        let monitorTest = arguments.string("monitor-test").map { URL(fileURLWithPath: $0) }
+        guard (monitorTrain == nil) == (monitorTest == nil) else {
+            throw UsageError("--monitor-train and --monitor-test go together")
+        }
         let resume = arguments.flag("resume")
         let runDirectory = try arguments.runDirectory()
         // A resumed run defaults to the data, workers and endpoint it was started with.
@@ -46,6 +54,8 @@ enum CoordinatorCommand: Command {
         var options = CoordinatorOptions(
             bind: bind, data: URL(fileURLWithPath: data), runDirectory: runDirectory, workers: workers, resume: resume)
         options.checkpointMinutes = minutes.map { Double($0) }
+        options.monitorTrain = monitorTrain
+        options.monitorTest = monitorTest
         let coordinator = try Coordinator(configuration: configuration, options: options)
         Log.info(
             "coordinator", "configuration",
@@ -80,6 +90,10 @@ enum CoordinatorCommand: Command {
                         "gather_ms": report.timings.exchange, "allreduce_ms": report.timings.allReduce,
                     ])
             case .checkpoint(let path, let step): Log.info("coordinator", "checkpoint", ["step": step, "path": path])
+            case .monitor(let step, let accuracy):
+                Log.info("coordinator", "knn", ["step": step, "accuracy": accuracy])
+            case .monitorFailed(let step, let reason):
+                Log.warn("coordinator", "knn failed", ["step": step, "reason": reason])
             case .dropped(let reason, let count):
                 Log.warn("coordinator", "dropped message", ["reason": reason, "dropped": count])
             case .aborting(let step, let reason):

@@ -60,6 +60,38 @@ struct ClusterProcessTests {
         #expect(firstEpoch.sorted() == Array(0..<56))
     }
 
+    /// The kNN monitor of a cluster run evaluates each checkpoint's state in the coordinator, while
+    /// training goes on, and finds what `simclr train`'s monitor finds at the same step: with one
+    /// worker the states are bitwise equal and both monitors run on one thread, so exactly.
+    @Test func clusterMonitorMatchesTrain() throws {
+        let monitor = ["--monitor-train", Self.data, "--monitor-test", Self.data]
+        let single = runDirectory("train-monitor")
+        try simclr(
+            ["train", "--data", Self.data, "--run-dir", single, "--threads", "1", "--loader-threads", "1"]
+                + Self.options + monitor + ["--monitor-every", "1"])
+        let cluster = runDirectory("launch-monitor")
+        try simclr(
+            ["launch", "--workers", "1", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", cluster]
+                + Self.options + monitor)
+
+        func accuracies(in run: String) throws -> [Int: Double] {
+            var found: [Int: Double] = [:]
+            for record in try records(in: run, file: "metrics.jsonl") {
+                if let step = record["step"] as? Int, let accuracy = record["knn_accuracy"] as? Double {
+                    found[step] = accuracy
+                }
+            }
+            return found
+        }
+        let trained = try accuracies(in: single)
+        let clustered = try accuracies(in: cluster)
+        #expect(trained.keys.sorted() == [1, 2, 3, 4, 5])
+        // Checkpoints at steps 3 and 5; a checkpoint that arrives while the monitor is busy may be
+        // skipped, the last one never is.
+        #expect(clustered[5] != nil && Set(clustered.keys).isSubset(of: [3, 5]))
+        for (step, accuracy) in clustered { #expect(accuracy == trained[step], "step \(step)") }
+    }
+
     /// 2 and 3 worker processes run each of five steps as `simclr train` does: the cluster is
     /// launched fresh for step 1 and resumed from train's own checkpoint for steps 2 to 5, and it
     /// logs train's loss (relative 1e-6) and makes train's update of the parameters (relative
