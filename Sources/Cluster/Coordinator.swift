@@ -168,10 +168,11 @@ public final class Coordinator {
                 stepsPerEpoch: plan.stepsPerEpoch, totalSteps: lastStep, firstStep: committedStep,
                 generation: generation, workers: members.count))
         try train(metrics: metrics, ledger: ledger, report)
-        if let checkpointMonitor { try record(checkpointMonitor.finish(), metrics: metrics, report) }
         for member in members {
             try? control.send(.stop(Stop(reason: "the run reached step \(lastStep)")), to: member.identity)
         }
+        // The workers are done; the monitor may still be evaluating the last checkpoint.
+        if let checkpointMonitor { try record(checkpointMonitor.finish(), metrics: metrics, report) }
     }
 
     // MARK: Membership
