@@ -4,8 +4,8 @@
 //
 // Membership is a numbered generation fixed at a step boundary, and a step counts only when every
 // rank of its generation reported it (commit). When a step fails, every worker puts back the state
-// before it (abort), the coordinator saves that state as a checkpoint and stops; a later issue
-// forms a new generation from the survivors at that boundary instead of stopping.
+// before it (abort) and registers again; those that do within the regroup timeout form the next
+// generation, which runs the same step again with the same samples split among fewer workers.
 
 import Collectives
 import ControlProtocol
@@ -28,9 +28,9 @@ public struct CoordinatorOptions: Sendable {
     public var stepTimeout: Duration = .seconds(600)
     /// How long to wait for the first generation's workers to register.
     public var registrationTimeout: Duration = .seconds(600)
-    /// After an abort, how long to wait for a worker to send the last committed state. Longer than
-    /// the workers' ring timeout, since a worker stuck in a collective answers only after it.
-    public var salvageTimeout: Duration = .seconds(60)
+    /// After an abort, how long to wait for the workers to register again. Longer than the
+    /// workers' ring timeout, since a worker stuck in a collective answers only after it.
+    public var regroupTimeout: Duration = .seconds(60)
     /// Labeled sets for the kNN monitor (train = memory bank, test = queries), evaluated on the
     /// state of every checkpoint; nil for none.
     public var monitorTrain: URL?
@@ -68,6 +68,11 @@ public enum CoordinatorEvent: Sendable {
     case dropped(reason: String, count: Int)
     /// Step `step` (0-based) is given up; workers put back the state before it.
     case aborting(step: Int, reason: String)
+    /// The workers that came back after an abort (and any that joined) form generation
+    /// `generation`; `lost` did not come back.
+    case regrouped(generation: UInt64, workers: [String], lost: [String])
+    /// A worker registered during training; it joins at the next step boundary.
+    case joining(worker: String, step: Int)
 }
 
 public final class Coordinator {
@@ -94,6 +99,8 @@ public final class Coordinator {
     private var committedStep = 0
     private var lastLoss: Double?
     private var lastCheckpointStep: Int?
+    /// The configuration as sent in every welcome.
+    private var configurationJSON = ""
     private let knnMonitor: KNNMonitor?
     private var checkpointMonitor: CheckpointMonitor?
 
@@ -149,8 +156,9 @@ public final class Coordinator {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let configurationJSON = try encoder.encode(configuration)
-        try configurationJSON.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+        let configurationData = try encoder.encode(configuration)
+        try configurationData.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+        configurationJSON = String(decoding: configurationData, as: UTF8.self)
         let metrics = try MetricsLog(
             url: directory.appendingPathComponent("metrics.jsonl"), truncateAfterStep: committedStep)
         let ledger = try MetricsLog(
@@ -161,8 +169,7 @@ public final class Coordinator {
                 monitor: $0, configuration: configuration, stepsPerEpoch: plan.stepsPerEpoch,
                 threads: options.monitorThreads)
         }
-        try admitFirstGeneration(
-            configurationJSON: String(decoding: configurationJSON, as: UTF8.self), state: state, report)
+        try admitFirstGeneration(state: state, report)
         report(
             .started(
                 stepsPerEpoch: plan.stepsPerEpoch, totalSteps: lastStep, firstStep: committedStep,
@@ -179,9 +186,7 @@ public final class Coordinator {
 
     /// Waits for `options.workers` acceptable registrations, then welcomes them as generation 1
     /// (ranks in order of registration) and sends the resumed state to each.
-    private func admitFirstGeneration(
-        configurationJSON: String, state: TrainingState?, _ report: (CoordinatorEvent) -> Void
-    ) throws {
+    private func admitFirstGeneration(state: TrainingState?, _ report: (CoordinatorEvent) -> Void) throws {
         let deadline = ContinuousClock.now + options.registrationTimeout
         while members.count < options.workers {
             guard let (identity, received) = try control.receive(timeout: min(deadline - .now, .seconds(1))) else {
@@ -323,20 +328,51 @@ public final class Coordinator {
             }
         }
 
+        // After an abort: the next generation replans from the first step not committed, and a
+        // checkpoint of the committed state still owed is asked of its rank 0.
+        func regroup(reason: String, joining: [Member] = [], state: [UInt8]? = nil) throws {
+            try regroupMembers(reason: reason, joining: joining, state: state, report)
+            planned = committedStep
+            done.removeAll()
+            sharesOfStep.removeAll()
+            pendingCheckpoints = pendingCheckpoints.filter { $0 == committedStep }
+            for boundary in pendingCheckpoints {
+                try control.send(
+                    .stateRequest(StateRequest(generation: generation, step: UInt64(boundary))), to: members[0].identity
+                )
+            }
+            lastProgress = .now
+        }
+
+        // Workers waiting to join, and whether the state they start from has been asked for.
+        var joiners: [Member] = []
+        var awaitingJoinState = false
+
         while committedStep < lastStep || !pendingCheckpoints.isEmpty {
             if let checkpointMonitor { try record(checkpointMonitor.takeOutcomes(), metrics: metrics, report) }
-            while planned < lastStep && planned <= committedStep + 1 {
+            // Planning pauses while workers wait to join; once every planned step is committed,
+            // rank 0's state at that boundary is checkpointed and sent to them with the welcome.
+            while planned < lastStep && planned <= committedStep + 1 && joiners.isEmpty {
                 try sendPlan(planned)
                 planned += 1
+            }
+            if !joiners.isEmpty && !awaitingJoinState && planned == committedStep && committedStep < lastStep
+                && pendingCheckpoints.isEmpty
+            {
+                awaitingJoinState = true
+                pendingCheckpoints.insert(committedStep)
+                try control.send(
+                    .stateRequest(StateRequest(generation: generation, step: UInt64(committedStep))),
+                    to: members[0].identity)
             }
             guard let (identity, received) = try control.receive(timeout: .seconds(1)) else {
                 if ContinuousClock.now - lastProgress > options.stepTimeout {
                     let missing = members.enumerated().filter { rank, _ in
                         !(done[committedStep] ?? []).contains { Int($0.rank) == rank }
                     }.map(\.element.name)
-                    try abandonStep(
+                    try regroup(
                         reason: "step \(committedStep + 1) made no progress for \(options.stepTimeout); no report from "
-                            + missing.joined(separator: ", ") + " (see their logs)", report)
+                            + missing.joined(separator: ", ") + " (see their logs)")
                 }
                 continue
             }
@@ -387,38 +423,63 @@ public final class Coordinator {
                     drop(.malformed("an unrequested state for step \(header.step)"), report)
                     continue
                 }
-                try saveCheckpoint(header, frames: frames, from: members[0].name, report)
+                let state = try saveCheckpoint(header, frames: frames, from: members[0].name, report)
                 pendingCheckpoints.remove(Int(header.step))
                 lastProgress = .now
+                if awaitingJoinState && Int(header.step) == committedStep {
+                    awaitingJoinState = false
+                    try regroup(
+                        reason: "admitting " + joiners.map(\.name).joined(separator: ", "), joining: joiners,
+                        state: state)
+                    joiners.removeAll()
+                }
 
             case .abort(let abort):
                 guard let rank, abort.generation == generation else {
                     drop(.malformed("an abort of step \(abort.step) from an unknown peer or generation"), report)
                     continue
                 }
-                try abandonStep(reason: "\(members[rank].name) gave up step \(abort.step + 1): \(abort.reason)", report)
+                try regroup(reason: "\(members[rank].name) gave up step \(abort.step + 1): \(abort.reason)")
 
             case .heartbeat(let heartbeat):
                 if let rank, heartbeat.imagesPerSecond > 0 { members[rank].imagesPerSecond = heartbeat.imagesPerSecond }
             case .statusRequest: try answerStatus(to: identity)
             case .register(let registration):
-                // Joining mid-run is the next issue's; say so instead of leaving the worker waiting.
-                try? control.send(
-                    .refuse(
-                        Refuse(
-                            reason: "the run's membership is fixed once training started (generation \(generation))",
-                            field: "generation")), to: identity)
-                report(.refused(worker: registration.name, reason: "joined after the start"))
+                // A new worker joins at the next step boundary (see the top of the loop).
+                if let refusal = refusal(of: registration) {
+                    try? control.send(.refuse(refusal), to: identity)
+                    report(.refused(worker: registration.name, reason: refusal.reason))
+                    continue
+                }
+                guard !members.contains(where: { $0.identity == identity || $0.name == registration.name }) else {
+                    let reason =
+                        "a worker named \(registration.name) is already in the run; give each worker its own "
+                        + "--name (a restarted worker is let in once the run has dropped its old self)"
+                    try? control.send(.refuse(Refuse(reason: reason, field: "name")), to: identity)
+                    report(.refused(worker: registration.name, reason: reason))
+                    continue
+                }
+                joiners.removeAll { $0.identity == identity || $0.name == registration.name }
+                joiners.append(
+                    Member(
+                        identity: identity, name: registration.name, ringEndpoint: registration.ringEndpoint,
+                        lastHeard: .now))
+                report(.joining(worker: registration.name, step: committedStep))
             default: drop(.malformed("unexpected \(message.kind)"), report)
             }
+        }
+        for joiner in joiners {
+            try? control.send(
+                .stop(Stop(reason: "the run ended before \(joiner.name) could join")), to: joiner.identity)
         }
     }
 
     /// Checks a state transfer against its header and this run, and writes it as the checkpoint
     /// before step `header.step`.
+    @discardableResult
     private func saveCheckpoint(
         _ header: StateHeader, frames: [[UInt8]], from worker: String, _ report: (CoordinatorEvent) -> Void
-    ) throws {
+    ) throws -> [UInt8] {
         let bytes = Array(frames.joined())
         guard frames.count == Int(header.frames), bytes.count == Int(header.byteCount),
             Checksum.fnv1a64(bytes) == header.checksum
@@ -435,46 +496,83 @@ public final class Coordinator {
         lastCheckpointStep = Int(header.step)
         report(.checkpoint(path: url.path, step: Int(header.step)))
         checkpointMonitor?.submit(state)
+        return bytes
     }
 
-    /// Gives up the step in flight: every worker puts back the state before it, the first worker
-    /// to send that state has it saved as a checkpoint (unless one exists), and the run stops, so
-    /// that `--resume` continues at the first step not committed and no committed step is lost.
-    private func abandonStep(reason: String, _ report: (CoordinatorEvent) -> Void) throws -> Never {
-        // Abort, and ask every worker for the committed state; dead ones do not answer.
-        report(.aborting(step: committedStep, reason: reason))
-        let step = UInt64(committedStep)
+    /// Gives up the step in flight and regroups: every worker puts back the state before it and
+    /// registers again with a fresh ring endpoint; those that do within `regroupTimeout` are
+    /// welcomed, in their old rank order, as the next generation at the same step. Throws, after
+    /// telling everyone to stop, when none comes back; the newest checkpoint is then where the
+    /// run can resume.
+    private func regroupMembers(
+        reason: String, joining: [Member], state: [UInt8]?, _ report: (CoordinatorEvent) -> Void
+    ) throws {
+        if joining.isEmpty { report(.aborting(step: committedStep, reason: reason)) }
         for member in members {
             try? control.send(
-                .abort(Abort(generation: generation, step: step, reason: reason)), to: member.identity)
-            if lastCheckpointStep != committedStep {
-                try? control.send(.stateRequest(StateRequest(generation: generation, step: step)), to: member.identity)
-            }
+                .abort(Abort(generation: generation, step: UInt64(committedStep), reason: reason)), to: member.identity)
         }
 
-        // Take the first good answer within the salvage timeout.
-        let deadline = ContinuousClock.now + options.salvageTimeout
-        while lastCheckpointStep != committedStep && ContinuousClock.now < deadline {
-            guard let (identity, received) = try? control.receive(timeout: .seconds(1)),
-                case .message(.stateHeader(let header), let frames) = received, header.generation == generation,
-                header.step == step, let rank = members.firstIndex(where: { $0.identity == identity })
+        var back: [[UInt8]: String] = [:]
+        let deadline = ContinuousClock.now + options.regroupTimeout
+        while back.count < members.count && ContinuousClock.now < deadline {
+            guard let (identity, received) = try control.receive(timeout: min(deadline - .now, .seconds(1))),
+                case .message(let message, _) = received
             else { continue }
-            do {
-                try saveCheckpoint(header, frames: frames, from: members[rank].name, report)
-            } catch {
-                report(.dropped(reason: "\(error)", count: droppedMessages))
+            switch message {
+            case .register(let registration):
+                guard members.contains(where: { $0.identity == identity && $0.name == registration.name }) else {
+                    try? control.send(
+                        .refuse(
+                            Refuse(
+                                reason: "the cluster is regrouping after a failed step; start the worker again",
+                                field: "generation")), to: identity)
+                    report(.refused(worker: registration.name, reason: "registered while the cluster regrouped"))
+                    continue
+                }
+                back[identity] = registration.ringEndpoint
+            case .statusRequest: try answerStatus(to: identity)
+            default: break  // the failed generation's reports and heartbeats
             }
         }
 
-        // Stop everyone and say where the run can go on from.
-        for member in members { try? control.send(.stop(Stop(reason: reason)), to: member.identity) }
-        let saved =
-            lastCheckpointStep == committedStep
-            ? "the state after the last committed step (\(committedStep)) is checkpointed"
-            : "no worker sent the state after step \(committedStep) within \(options.salvageTimeout); the newest "
-                + "checkpoint is at step \(lastCheckpointStep.map(String.init) ?? "none")"
-        throw CoordinatorError(
-            "\(reason); \(saved); continue with simclr coordinator --resume \(options.runDirectory.path)")
+        let lost = members.filter { back[$0.identity] == nil }.map(\.name)
+        members = members.filter { back[$0.identity] != nil }
+        guard !members.isEmpty else {
+            throw CoordinatorError(
+                "\(reason); no worker registered again within \(options.regroupTimeout); the newest checkpoint is at "
+                    + "step \(lastCheckpointStep.map(String.init) ?? "none"); continue with simclr coordinator "
+                    + "--resume \(options.runDirectory.path)")
+        }
+        for index in members.indices {
+            members[index].ringEndpoint = back[members[index].identity]!
+            members[index].lastHeard = .now
+        }
+        let stayed = members.count
+        if state != nil { members += joining }
+        generation += 1
+        let endpoints = members.map(\.ringEndpoint)
+        for (rank, member) in members.enumerated() {
+            let sendsState = rank >= stayed
+            try control.send(
+                .welcome(
+                    Welcome(
+                        rank: UInt32(rank), worldSize: UInt32(members.count), generation: generation,
+                        ringEndpoints: endpoints, configurationJSON: configurationJSON,
+                        startStep: UInt64(committedStep), stateFollows: sendsState)),
+                to: member.identity)
+            if sendsState, let state {
+                let frames = Self.frames(of: state)
+                try control.send(
+                    .stateHeader(
+                        StateHeader(
+                            generation: generation, step: UInt64(committedStep), byteCount: UInt64(state.count),
+                            checksum: Checksum.fnv1a64(state), frames: UInt32(frames.count))),
+                    frames: frames, to: member.identity)
+            }
+            if sendsState { report(.joined(worker: member.name, rank: rank)) }
+        }
+        report(.regrouped(generation: generation, workers: members.map(\.name), lost: lost))
     }
 
     /// Writes a committed step to the ledger (always) and the metrics (every `logEvery` steps, the

@@ -53,7 +53,7 @@ public enum WorkerEvent: Sendable {
     /// This worker could not finish step `step` and told the coordinator, which will abort it.
     case failed(step: Int, reason: String)
     /// The coordinator gave step `step` up and the state before it is back (`restored`, or the
-    /// worker had not started it); the worker now only answers the coordinator until told to stop.
+    /// worker had not started it); the worker registers again for the next generation.
     case aborted(step: Int, reason: String, restored: Bool)
     case stopping(reason: String, step: Int)
 }
@@ -80,67 +80,130 @@ public final class Worker {
     }
 
     /// Joins, trains until the coordinator says stop, and returns. `report` hears of every event.
+    ///
+    /// Each pass of the loop is one generation of the cluster: register (with a fresh ring socket),
+    /// be welcomed, train. When the coordinator aborts a step, this worker puts back the state
+    /// before it and registers again, so that the coordinator can regroup the workers that are
+    /// still alive into the next generation and run the same step again.
     public func run(_ report: (WorkerEvent) -> Void) throws {
         var ringConfiguration = RingConfiguration()
         ringConfiguration.timeout = options.ringTimeout
-        let binding = try RingBinding(context: context, endpoint: options.ringBind, configuration: ringConfiguration)
-        let ringEndpoint = Self.reachable(binding.endpoint, bind: options.ringBind)
-        try control.send(
-            .register(
-                Register(
-                    protocolVersion: ControlMessage.protocolVersion, name: options.name,
-                    threads: UInt32(options.threads), configurationHash: options.configuration?.hash ?? "",
-                    datasetFingerprint: dataset.fingerprint, ringEndpoint: ringEndpoint, hasDataset: true,
-                    configurationJSON: try options.configuration.map {
-                        String(decoding: try JSONEncoder().encode($0), as: UTF8.self)
-                    } ?? "")))
-        report(.registered(coordinator: options.coordinator, ringEndpoint: ringEndpoint))
+        var training: Training?
+        while true {
+            let binding = try Self.bind(options.ringBind, context: context, configuration: ringConfiguration)
+            let ringEndpoint = Self.reachable(binding.endpoint, bind: options.ringBind)
+            try control.send(
+                .register(
+                    Register(
+                        protocolVersion: ControlMessage.protocolVersion, name: options.name,
+                        threads: UInt32(options.threads), configurationHash: options.configuration?.hash ?? "",
+                        datasetFingerprint: dataset.fingerprint, ringEndpoint: ringEndpoint, hasDataset: true,
+                        configurationJSON: try options.configuration.map {
+                            String(decoding: try JSONEncoder().encode($0), as: UTF8.self)
+                        } ?? "")))
+            report(.registered(coordinator: options.coordinator, ringEndpoint: ringEndpoint))
+            guard let welcome = try awaitWelcome(rejoiningAt: training?.nextStep, report) else { return }
+            if training == nil { training = try Training(welcome: welcome, dataset: dataset, options: options) }
+            guard let training else { return }
+            if welcome.stateFollows { try receiveState(into: training.engine, report) }
+            guard Int(welcome.startStep) == training.nextStep || training.nextStep == nil else {
+                throw WorkerError(
+                    "welcomed at step \(welcome.startStep) but this worker holds the state before step "
+                        + "\(training.nextStep ?? 0)")
+            }
+            report(
+                .welcomed(
+                    rank: Int(welcome.rank), worldSize: Int(welcome.worldSize), generation: welcome.generation,
+                    startStep: Int(welcome.startStep)))
+            guard
+                try train(
+                    training, welcome: welcome, binding: binding, ringConfiguration: ringConfiguration, report)
+            else { return }
+        }
+    }
 
-        // Welcome or refusal.
-        var welcome: Welcome?
-        while welcome == nil {
+    /// What a worker keeps from one generation to the next: the configuration, the plan and the
+    /// model with its optimizer state.
+    final class Training {
+        let configuration: TrainingConfiguration
+        let plan: GlobalBatchPlan
+        let engine: SimCLRStep
+        /// The step the state is before; nil until the first generation sets it.
+        var nextStep: Int?
+
+        init(welcome: Welcome, dataset: PackedDataset, options: WorkerOptions) throws {
+            do {
+                configuration = try JSONDecoder().decode(
+                    TrainingConfiguration.self, from: Data(welcome.configurationJSON.utf8))
+            } catch {
+                throw WorkerError("the coordinator's configuration is unreadable: \(error)")
+            }
+            plan = GlobalBatchPlan(
+                sampleCount: dataset.count, batchSize: configuration.batchSize, seed: configuration.seed)
+            engine = SimCLRStep(
+                configuration: configuration, stepsPerEpoch: plan.stepsPerEpoch, threads: options.threads)
+        }
+    }
+
+    /// Binds the ring's receiving end. A fixed port that the previous generation's socket held may
+    /// take libzmq a moment to release, so a failed bind is retried for up to five seconds.
+    static func bind(
+        _ endpoint: String, context: ZeroMQContext, configuration: RingConfiguration
+    ) throws -> RingBinding {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                return try RingBinding(context: context, endpoint: endpoint, configuration: configuration)
+            } catch  where ContinuousClock.now < deadline {
+                usleep(100_000)
+            }
+        }
+    }
+
+    /// The coordinator's welcome; nil when it says stop to a worker that has trained already.
+    private func awaitWelcome(rejoiningAt step: Int?, _ report: (WorkerEvent) -> Void) throws -> Welcome? {
+        while true {
             guard let (message, _) = try receive(timeout: options.coordinatorTimeout, report) else {
                 throw WorkerError(
                     "no answer from the coordinator at \(options.coordinator) within \(options.coordinatorTimeout)")
             }
             switch message {
-            case .welcome(let value): welcome = value
+            case .welcome(let welcome): return welcome
             case .refuse(let refusal):
                 throw WorkerError("the coordinator refused this worker: \(refusal.reason) (field \(refusal.field))")
-            case .stop(let stop): throw WorkerError("the coordinator stopped before training: \(stop.reason)")
+            case .stop(let stop):
+                if let step {
+                    report(.stopping(reason: stop.reason, step: step))
+                    return nil
+                }
+                throw WorkerError("the coordinator stopped before training: \(stop.reason)")
             default: drop("\(message.kind) before the welcome", report)
             }
         }
-        guard let welcome else { return }
-        let configuration: TrainingConfiguration
-        do {
-            configuration = try JSONDecoder().decode(
-                TrainingConfiguration.self, from: Data(welcome.configurationJSON.utf8))
-        } catch {
-            throw WorkerError("the coordinator's configuration is unreadable: \(error)")
+    }
+
+    /// Receives a state transfer and loads it into `engine`.
+    private func receiveState(into engine: SimCLRStep, _ report: (WorkerEvent) -> Void) throws {
+        guard let (message, frames) = try receive(timeout: options.coordinatorTimeout, report),
+            case .stateHeader(let header) = message
+        else { throw WorkerError("the coordinator announced a state transfer but sent none") }
+        let bytes = Array(frames.joined())
+        guard bytes.count == Int(header.byteCount), Checksum.fnv1a64(bytes) == header.checksum else {
+            throw WorkerError("the state transfer arrived damaged (\(bytes.count) of \(header.byteCount) bytes)")
         }
+        try engine.restore(try Checkpoint.decode(bytes, path: "state from the coordinator"), path: "coordinator")
+    }
+
+    /// Trains one generation: true when it ended in an abort (the state before the aborted step is
+    /// back and the worker should register again), false when the coordinator said stop.
+    private func train(
+        _ training: Training, welcome: Welcome, binding: RingBinding, ringConfiguration: RingConfiguration,
+        _ report: (WorkerEvent) -> Void
+    ) throws -> Bool {
+        let engine = training.engine
+        let configuration = training.configuration
         let rank = Int(welcome.rank)
         let generation = welcome.generation
-        let plan = GlobalBatchPlan(
-            sampleCount: dataset.count, batchSize: configuration.batchSize, seed: configuration.seed)
-        let engine = SimCLRStep(
-            configuration: configuration, stepsPerEpoch: plan.stepsPerEpoch, threads: options.threads)
-        report(
-            .welcomed(
-                rank: rank, worldSize: Int(welcome.worldSize), generation: generation,
-                startStep: Int(welcome.startStep)))
-
-        // The model state of a resumed run.
-        if welcome.stateFollows {
-            guard let (message, frames) = try receive(timeout: options.coordinatorTimeout, report),
-                case .stateHeader(let header) = message
-            else { throw WorkerError("the coordinator announced a state transfer but sent none") }
-            let bytes = Array(frames.joined())
-            guard bytes.count == Int(header.byteCount), Checksum.fnv1a64(bytes) == header.checksum else {
-                throw WorkerError("the state transfer arrived damaged (\(bytes.count) of \(header.byteCount) bytes)")
-            }
-            try engine.restore(try Checkpoint.decode(bytes, path: "state from the coordinator"), path: "coordinator")
-        }
 
         // The ring of this generation, and the exchange the step runs on.
         let ring = try RingCommunicator(
@@ -151,7 +214,8 @@ public final class Worker {
         exchange.attach(to: engine.context)
         let loader = BatchLoader(
             dataset: dataset, configuration: Trainer.augmentation(configuration, imageSize: dataset.height),
-            seed: configuration.seed, threads: options.loaderThreads, maximumBatchSize: plan.batchSize + 1, slots: 4)
+            seed: configuration.seed, threads: options.loaderThreads, maximumBatchSize: training.plan.batchSize + 1,
+            slots: 4)
         defer { loader.close() }
         report(.ringFormed(rank: rank, worldSize: welcome.ringEndpoints.count))
 
@@ -159,11 +223,13 @@ public final class Worker {
         // soon as they arrive so that the next batch is prepared while this one computes. Until
         // a step is committed, the state before it is kept so that an abort can undo it.
         let uncommitted = UncommittedSteps(engine: engine)
-        var aborted = false
+        var gaveUp = false
         // A failed step may have changed the batch-norm statistics: no state leaves this worker
         // until the coordinator's abort has put back a whole one.
         var stateIsPartial = false
         var nextStep = Int(welcome.startStep)
+        training.nextStep = nextStep
+        defer { training.nextStep = nextStep }
         var queue: [(ControlMessage, [[UInt8]])] = []
         var lastHeartbeat = ContinuousClock.now
         var lastImagesPerSecond = 0.0
@@ -177,7 +243,7 @@ public final class Worker {
                 lastHeard = .now
                 switch message {
                 case .stepPlan(let stepPlan):
-                    guard stepPlan.generation == generation, !aborted else {
+                    guard stepPlan.generation == generation, !gaveUp else {
                         drop("plan of step \(stepPlan.step) (generation \(stepPlan.generation)) after an abort", report)
                         continue
                     }
@@ -196,15 +262,18 @@ public final class Worker {
                         drop("abort of generation \(abort.generation)", report)
                         continue
                     }
-                    // Everything queued belongs to the abandoned step or later.
-                    queue.removeAll()
+                    // Everything queued belongs to the abandoned step or later. Put back the
+                    // state before it, and go register for the next generation.
                     let restored = uncommitted.rollBack(to: Int(abort.step))
                     if restored {
                         nextStep = Int(abort.step)
                         stateIsPartial = false
                     }
-                    aborted = true
                     report(.aborted(step: Int(abort.step), reason: abort.reason, restored: restored))
+                    guard nextStep == Int(abort.step), !stateIsPartial else {
+                        throw WorkerError("step \(abort.step + 1) was aborted and its state could not be put back")
+                    }
+                    return true
                 default: drop("unexpected \(message.kind)", report)
                 }
             }
@@ -249,7 +318,7 @@ public final class Worker {
                     try control.send(
                         .abort(Abort(generation: generation, step: stepPlan.step, reason: "\(options.name): \(error)")))
                     queue.removeAll { if case .stepPlan = $0.0 { true } else { false } }
-                    aborted = true
+                    gaveUp = true
                     stateIsPartial = true
                     report(.failed(step: Int(stepPlan.step), reason: "\(error)"))
                     continue
@@ -284,7 +353,7 @@ public final class Worker {
 
             case .stop(let stop):
                 report(.stopping(reason: stop.reason, step: nextStep))
-                return
+                return false
 
             default: break
             }

@@ -20,6 +20,9 @@ enum CoordinatorCommand: Command {
           --resume                 continue DIR from its newest good checkpoint; `--resume DIR` alone
                                    reuses the data, workers and endpoint the run was started with
           --checkpoint-minutes M   also checkpoint when M minutes passed since the last one
+          --regroup-timeout S      after a failed step, how long workers have to register again
+                                   before the run goes on without them (default 60; keep it above
+                                   the workers' --ring-timeout)
           --monitor-train FILE     labeled set for the kNN monitor's memory bank
           --monitor-test FILE      labeled set the kNN monitor classifies; the monitor runs on the
                                    state of every checkpoint, on one thread of this machine
@@ -41,11 +44,13 @@ enum CoordinatorCommand: Command {
         let workers = try arguments.int("workers") ?? saved?.workers ?? 1
         let bind = arguments.string("bind") ?? saved?.bind ?? "tcp://*:5555"
         let minutes = try arguments.float("checkpoint-minutes")
+        let regroupSeconds = try arguments.float("regroup-timeout") ?? 60
         let configuration = try TrainCommand.configuration(
             from: arguments,
             base: resume ? try TrainCommand.savedConfiguration(in: runDirectory) : TrainingConfiguration())
         try arguments.finish(allowPositionals: resume && arguments.string("run-dir") == nil ? 1 : 0)
         guard workers >= 1 else { throw UsageError("--workers must be at least 1") }
+        guard regroupSeconds > 0 else { throw UsageError("--regroup-timeout must be positive") }
 
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         try CoordinatorSettings(data: URL(fileURLWithPath: data).path, workers: workers, bind: bind).write(
@@ -54,6 +59,7 @@ enum CoordinatorCommand: Command {
         var options = CoordinatorOptions(
             bind: bind, data: URL(fileURLWithPath: data), runDirectory: runDirectory, workers: workers, resume: resume)
         options.checkpointMinutes = minutes.map { Double($0) }
+        options.regroupTimeout = .milliseconds(Int(regroupSeconds * 1000))
         options.monitorTrain = monitorTrain
         options.monitorTest = monitorTest
         let coordinator = try Coordinator(configuration: configuration, options: options)
@@ -98,6 +104,15 @@ enum CoordinatorCommand: Command {
                 Log.warn("coordinator", "dropped message", ["reason": reason, "dropped": count])
             case .aborting(let step, let reason):
                 Log.error("coordinator", "abort", ["step": step + 1, "reason": reason])
+            case .joining(let worker, let step):
+                Log.info("coordinator", "joining", ["worker": worker, "after_step": step])
+            case .regrouped(let generation, let workers, let lost):
+                (lost.isEmpty ? Log.info : Log.warn)(
+                    "coordinator", "regrouped",
+                    [
+                        "generation": generation, "workers": workers.joined(separator: ","),
+                        "lost": lost.joined(separator: ","),
+                    ])
             }
         }
         Log.info("coordinator", "done", ["run_dir": runDirectory.path])

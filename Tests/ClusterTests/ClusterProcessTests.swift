@@ -176,27 +176,25 @@ struct ClusterProcessTests {
         #expect(try losses(in: whole) == (try losses(in: split)))
     }
 
-    /// A worker killed mid-run loses no committed step: the survivor gives the step in flight up
-    /// within its ring timeout and puts back the state before it, the coordinator checkpoints that
-    /// state and stops, saying so, and the resumed run ends with the parameters, optimizer state
-    /// and ledger of a run never interrupted (same workers and threads: the same sums in the same
-    /// order, so bit for bit).
-    @Test func killedWorkerLosesNoCommittedStep() throws {
-        var long = Self.options
-        long[long.firstIndex(of: "--epochs")! + 1] = "25"
-        long[long.firstIndex(of: "--steps")! + 1] = "100"
-        long[long.firstIndex(of: "--checkpoint-every")! + 1] = "1000"
-        let whole = runDirectory("whole")
-        try simclr(
-            ["launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", whole] + long)
-
-        let broken = runDirectory("killed")
+    /// A worker killed mid-run (`kill -9` after ten or more committed steps) costs the run no step
+    /// and no sample: a ring neighbour gives the step up within its ring timeout, every survivor
+    /// puts back the state before it and registers again, and the coordinator welcomes them as
+    /// the next generation, which runs the same step again and finishes the run. The ledger names
+    /// every step once and every sample once per epoch, and the new generation's first step makes
+    /// `simclr train`'s update from the committed state (the tolerances of launchStepsMatchTrain),
+    /// so what the survivors put back is that state.
+    @Test(arguments: [2, 3])
+    func survivorsOfAKilledWorkerFinishTheRun(workers count: Int) throws {
+        let long = Self.longRun
+        let run = runDirectory("killed\(count)")
         let coordinator = try Spawned(
-            ["coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir", broken]
-                + long)
+            [
+                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "\(count)", "--data", Self.data,
+                "--run-dir", run, "--regroup-timeout", "5",
+            ] + long)
         defer { coordinator.stop() }
-        let endpoint = try waitForEndpoint(broken)
-        let workers = try (0..<2).map { rank in
+        let endpoint = try waitForEndpoint(run)
+        let workers = try (0..<count).map { rank in
             try Spawned(
                 [
                     "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
@@ -204,28 +202,105 @@ struct ClusterProcessTests {
                 ])
         }
         defer { workers.forEach { $0.stop() } }
-
-        // Kill worker 1 once ten steps are committed.
         for _ in 0..<3000 {
-            if (try? records(in: broken, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
+            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
             usleep(10_000)
         }
         workers[1].stop()
-        #expect(coordinator.wait() != 0)
-        #expect(workers[0].wait() == 0, "\(workers[0].output)")
-        #expect(coordinator.output.contains("is checkpointed"), "\(coordinator.output)\n\(workers[0].output)")
-        #expect(workers[0].output.contains("state=\"put back\""), "\(workers[0].output)")
-        let committed = try records(in: broken, file: "ledger.jsonl").count
-        #expect(committed >= 10 && committed < 100)
-        #expect(try finalState(in: broken).step == committed)
+        #expect(coordinator.wait() == 0, "\(coordinator.output)")
+        for (rank, worker) in workers.enumerated() where rank != 1 {
+            #expect(worker.wait() == 0, "\(worker.output)")
+            #expect(worker.output.contains("state=\"put back\""), "\(worker.output)")
+        }
+        #expect(coordinator.output.contains("lost=worker-1"), "\(coordinator.output)")
 
-        try simclr(["launch", "--workers", "2", "--threads-per-worker", "1", "--data", Self.data, "--resume", broken])
-        let a = try finalState(in: whole)
-        let b = try finalState(in: broken)
-        #expect(b.step == 100)
-        #expect(b.parameters == a.parameters)
-        #expect(b.optimizerState == a.optimizerState)
-        #expect(try ledgerText(broken) == (try ledgerText(whole)))
+        try expectRegroupedRun(run, sharesBefore: count, sharesAfter: count - 1)
+    }
+
+    /// A worker started while a run trains joins it at a step boundary: the coordinator pauses
+    /// planning, checkpoints rank 0's state there, and welcomes every worker as the next
+    /// generation, the new one with that state. Checked as for a killed worker.
+    @Test func workerJoinsARunningCluster() throws {
+        let long = Self.longRun
+        let run = runDirectory("joined")
+        let coordinator = try Spawned(
+            [
+                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir",
+                run, "--regroup-timeout", "5",
+            ] + long)
+        defer { coordinator.stop() }
+        let endpoint = try waitForEndpoint(run)
+        func worker(_ rank: Int) throws -> Spawned {
+            try Spawned(
+                [
+                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
+                    "1", "--ring-timeout", "2",
+                ])
+        }
+        var workers = try (0..<2).map(worker)
+        defer { workers.forEach { $0.stop() } }
+        for _ in 0..<3000 {
+            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
+            usleep(10_000)
+        }
+        workers.append(try worker(2))
+        #expect(coordinator.wait() == 0, "\(coordinator.output)")
+        for worker in workers { #expect(worker.wait() == 0, "\(worker.output)") }
+        #expect(coordinator.output.contains("joined worker=worker-2 rank=2"), "\(coordinator.output)")
+        try expectRegroupedRun(run, sharesBefore: 2, sharesAfter: 3)
+    }
+
+    /// 100 steps of 14 samples, a checkpoint after every step.
+    static let longRun: [String] = {
+        var long = options
+        long[long.firstIndex(of: "--epochs")! + 1] = "25"
+        long[long.firstIndex(of: "--steps")! + 1] = "100"
+        long[long.firstIndex(of: "--checkpoint-every")! + 1] = "1"
+        return long + ["--keep-checkpoints", "200"]
+    }()
+
+    /// A `longRun` that went from generation 1 to 2 after ten or more steps: the ledger names every
+    /// step once and every sample once per epoch, with the given number of shares before and
+    /// after, and the first step of generation 2 makes `simclr train`'s update from the state
+    /// before it (the tolerances of launchStepsMatchTrain).
+    func expectRegroupedRun(_ run: String, sharesBefore: Int, sharesAfter: Int) throws {
+        let ledger = try records(in: run, file: "ledger.jsonl")
+        #expect(ledger.map { $0["step"] as? Int } == Array(1...100))
+        for epoch in 0..<25 {
+            let samples = ledger[(4 * epoch)..<(4 * epoch + 4)].flatMap { ($0["samples"] as? [[Int]] ?? []).joined() }
+            #expect(samples.sorted() == Array(0..<56), "epoch \(epoch)")
+        }
+        let regrouped = try #require(ledger.firstIndex { $0["generation"] as? Int == 2 })
+        #expect(regrouped >= 10)
+        #expect(ledger[..<regrouped].allSatisfy { ($0["samples"] as? [[Int]])?.count == sharesBefore })
+        #expect(
+            ledger[regrouped...].allSatisfy {
+                ($0["samples"] as? [[Int]])?.count == sharesAfter && $0["generation"] as? Int == 2
+            })
+
+        // The first step of the new generation, against one process from the state before it.
+        let step = regrouped + 1
+        let single = runDirectory("after-regroup")
+        try FileManager.default.createDirectory(atPath: single, withIntermediateDirectories: true)
+        for file in ["config.json", Checkpoint.fileName(step: step - 1)] {
+            try FileManager.default.copyItem(atPath: run + "/" + file, toPath: single + "/" + file)
+        }
+        try simclr(["train", "--data", Self.data, "--resume", single, "--steps", "\(step)", "--threads", "1"])
+        func state(in directory: String, after step: Int) throws -> TrainingState {
+            let url = URL(fileURLWithPath: directory).appendingPathComponent(Checkpoint.fileName(step: step))
+            return try Checkpoint.decode(Array(try Data(contentsOf: url)), path: url.path)
+        }
+        let before = try state(in: run, after: step - 1)
+        let difference = relativeDifference(
+            update(try state(in: run, after: step).parameters, from: before.parameters),
+            update(try state(in: single, after: step).parameters, from: before.parameters))
+        #expect(difference <= 1e-5, "step \(step): the update differs by \(difference) relative")
+        func loss(in directory: String) throws -> Double? {
+            try records(in: directory, file: "metrics.jsonl").first { $0["step"] as? Int == step }?["loss"] as? Double
+        }
+        let expected = try #require(try loss(in: single))
+        let clustered = try #require(try loss(in: run))
+        #expect(abs(clustered - expected) <= 1e-6 * abs(expected), "step \(step): \(expected) and \(clustered)")
     }
 
     /// Workers with another dataset or configuration are refused, and both sides say which field
