@@ -22,7 +22,8 @@ enum CoordinatorCommand: Command {
           --checkpoint-minutes M   also checkpoint when M minutes passed since the last one
           --regroup-timeout S      after a failed step, how long workers have to register again
                                    before the run goes on without them (default 60; keep it above
-                                   the workers' --ring-timeout)
+                                   the workers' --ring-timeout and below the 120 s a worker waits
+                                   for the coordinator's answer)
           --monitor-train FILE     labeled set for the kNN monitor's memory bank
           --monitor-test FILE      labeled set the kNN monitor classifies; the monitor runs on the
                                    state of every checkpoint, on one thread of this machine
