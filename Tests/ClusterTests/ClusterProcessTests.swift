@@ -185,12 +185,12 @@ struct ClusterProcessTests {
     /// so what the survivors put back is that state.
     @Test(arguments: [2, 3])
     func survivorsOfAKilledWorkerFinishTheRun(workers count: Int) throws {
-        let long = Self.longRun
+        let long = Self.longRun(epochs: 25)
         let run = runDirectory("killed\(count)")
         let coordinator = try Spawned(
             [
                 "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "\(count)", "--data", Self.data,
-                "--run-dir", run, "--regroup-timeout", "5",
+                "--run-dir", run, "--regroup-timeout", "10",
             ] + long)
         defer { coordinator.stop() }
         let endpoint = try waitForEndpoint(run)
@@ -214,19 +214,20 @@ struct ClusterProcessTests {
         }
         #expect(coordinator.output.contains("lost=worker-1"), "\(coordinator.output)")
 
-        try expectRegroupedRun(run, sharesBefore: count, sharesAfter: count - 1)
+        try expectRegroupedRun(run, epochs: 25, sharesBefore: count, sharesAfter: count - 1)
     }
 
     /// A worker started while a run trains joins it at a step boundary: the coordinator pauses
     /// planning, checkpoints rank 0's state there, and welcomes every worker as the next
     /// generation, the new one with that state. Checked as for a killed worker.
     @Test func workerJoinsARunningCluster() throws {
-        let long = Self.longRun
+        // Long enough that the new worker, started after ten steps, surely finds the run going.
+        let long = Self.longRun(epochs: 100)
         let run = runDirectory("joined")
         let coordinator = try Spawned(
             [
                 "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir",
-                run, "--regroup-timeout", "5",
+                run, "--regroup-timeout", "10",
             ] + long)
         defer { coordinator.stop() }
         let endpoint = try waitForEndpoint(run)
@@ -247,26 +248,26 @@ struct ClusterProcessTests {
         #expect(coordinator.wait() == 0, "\(coordinator.output)")
         for worker in workers { #expect(worker.wait() == 0, "\(worker.output)") }
         #expect(coordinator.output.contains("joined worker=worker-2 rank=2"), "\(coordinator.output)")
-        try expectRegroupedRun(run, sharesBefore: 2, sharesAfter: 3)
+        try expectRegroupedRun(run, epochs: 100, sharesBefore: 2, sharesAfter: 3)
     }
 
-    /// 100 steps of 14 samples, a checkpoint after every step.
-    static let longRun: [String] = {
+    /// `epochs` of 4 steps of 14 samples, a checkpoint after every step.
+    static func longRun(epochs: Int) -> [String] {
         var long = options
-        long[long.firstIndex(of: "--epochs")! + 1] = "25"
-        long[long.firstIndex(of: "--steps")! + 1] = "100"
+        long[long.firstIndex(of: "--epochs")! + 1] = "\(epochs)"
+        long[long.firstIndex(of: "--steps")! + 1] = "\(4 * epochs)"
         long[long.firstIndex(of: "--checkpoint-every")! + 1] = "1"
-        return long + ["--keep-checkpoints", "200"]
-    }()
+        return long + ["--keep-checkpoints", "\(4 * epochs)"]
+    }
 
     /// A `longRun` that went from generation 1 to 2 after ten or more steps: the ledger names every
     /// step once and every sample once per epoch, with the given number of shares before and
     /// after, and the first step of generation 2 makes `simclr train`'s update from the state
     /// before it (the tolerances of launchStepsMatchTrain).
-    func expectRegroupedRun(_ run: String, sharesBefore: Int, sharesAfter: Int) throws {
+    func expectRegroupedRun(_ run: String, epochs: Int, sharesBefore: Int, sharesAfter: Int) throws {
         let ledger = try records(in: run, file: "ledger.jsonl")
-        #expect(ledger.map { $0["step"] as? Int } == Array(1...100))
-        for epoch in 0..<25 {
+        #expect(ledger.map { $0["step"] as? Int } == Array(1...(4 * epochs)))
+        for epoch in 0..<epochs {
             let samples = ledger[(4 * epoch)..<(4 * epoch + 4)].flatMap { ($0["samples"] as? [[Int]] ?? []).joined() }
             #expect(samples.sorted() == Array(0..<56), "epoch \(epoch)")
         }
