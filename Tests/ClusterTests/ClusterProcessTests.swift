@@ -187,6 +187,7 @@ struct ClusterProcessTests {
     func survivorsOfAKilledWorkerFinishTheRun(workers count: Int) throws {
         let long = Self.longRun(epochs: 25)
         let run = runDirectory("killed\(count)")
+        defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
         let coordinator = try Spawned(
             [
                 "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "\(count)", "--data", Self.data,
@@ -224,6 +225,7 @@ struct ClusterProcessTests {
         // Long enough that the new worker, started after ten steps, surely finds the run going.
         let long = Self.longRun(epochs: 100)
         let run = runDirectory("joined")
+        defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
         let coordinator = try Spawned(
             [
                 "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir",
@@ -282,6 +284,7 @@ struct ClusterProcessTests {
         // The first step of the new generation, against one process from the state before it.
         let step = regrouped + 1
         let single = runDirectory("after-regroup")
+        defer { try? FileManager.default.removeItem(atPath: single) }
         try FileManager.default.createDirectory(atPath: single, withIntermediateDirectories: true)
         for file in ["config.json", Checkpoint.fileName(step: step - 1)] {
             try FileManager.default.copyItem(atPath: run + "/" + file, toPath: single + "/" + file)
