@@ -62,6 +62,8 @@ public enum CoordinatorEvent: Sendable {
     case resumed(from: String, step: Int, skipped: [String])
     case step(StepReport)
     case checkpoint(path: String, step: Int)
+    /// The checkpoint after `step` steps could not be written; training goes on.
+    case checkpointFailed(step: Int, reason: String)
     /// The kNN monitor's accuracy on the checkpointed state after `step` steps, or why it failed.
     case monitor(step: Int, accuracy: Double)
     case monitorFailed(step: Int, reason: String)
@@ -174,12 +176,25 @@ public final class Coordinator {
             .started(
                 stepsPerEpoch: plan.stepsPerEpoch, totalSteps: lastStep, firstStep: committedStep,
                 generation: generation, workers: members.count))
-        try train(metrics: metrics, ledger: ledger, report)
+        do {
+            try train(metrics: metrics, ledger: ledger, report)
+        } catch {
+            // Whatever stopped the run, the workers should not wait for a coordinator that is gone.
+            for member in members {
+                try? control.send(.stop(Stop(reason: "the coordinator stopped: \(error)")), to: member.identity)
+            }
+            throw error
+        }
         for member in members {
             try? control.send(.stop(Stop(reason: "the run reached step \(lastStep)")), to: member.identity)
         }
         // The workers are done; the monitor may still be evaluating the last checkpoint.
         if let checkpointMonitor { try record(checkpointMonitor.finish(), metrics: metrics, report) }
+        guard lastCheckpointStep == lastStep else {
+            throw CoordinatorError(
+                "the run reached step \(lastStep) but its last checkpoint could not be written (see the log); the "
+                    + "newest checkpoint is at step \(lastCheckpointStep.map(String.init) ?? "none")")
+        }
     }
 
     // MARK: Membership
@@ -475,7 +490,8 @@ public final class Coordinator {
     }
 
     /// Checks a state transfer against its header and this run, and writes it as the checkpoint
-    /// before step `header.step`.
+    /// before step `header.step`. A checkpoint that cannot be written (a full disk, say) is
+    /// reported and training goes on: the older checkpoints stay, and the next one is tried again.
     @discardableResult
     private func saveCheckpoint(
         _ header: StateHeader, frames: [[UInt8]], from worker: String, _ report: (CoordinatorEvent) -> Void
@@ -492,9 +508,13 @@ public final class Coordinator {
         guard state.configuration.hash == configuration.hash, state.step == Int(header.step) else {
             throw CoordinatorError("\(worker) sent the state of another run or step (\(state.step))")
         }
-        let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
-        lastCheckpointStep = Int(header.step)
-        report(.checkpoint(path: url.path, step: Int(header.step)))
+        do {
+            let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
+            lastCheckpointStep = Int(header.step)
+            report(.checkpoint(path: url.path, step: Int(header.step)))
+        } catch {
+            report(.checkpointFailed(step: Int(header.step), reason: "\(error)"))
+        }
         checkpointMonitor?.submit(state)
         return bytes
     }

@@ -59,6 +59,8 @@ public enum TrainingEvent: Sendable {
     case resumed(from: String, step: Int, skipped: [String])
     case step(StepReport)
     case checkpoint(path: String, step: Int)
+    /// The checkpoint after `step` steps could not be written; training goes on.
+    case checkpointFailed(step: Int, reason: String)
     case monitor(step: Int, accuracy: Double)
 }
 
@@ -174,19 +176,31 @@ public final class Trainer {
                 report(.monitor(step: step + 1, accuracy: accuracy))
             }
             if (step + 1) % configuration.checkpointEvery == 0 || step + 1 == lastStep {
-                try writeCheckpoint(step: step + 1, report)
-                lastCheckpoint = step + 1
+                if try writeCheckpoint(step: step + 1, report) { lastCheckpoint = step + 1 }
             }
         }
-        _ = lastCheckpoint
+        guard lastCheckpoint == lastStep else {
+            throw CheckpointError.write(
+                path: options.runDirectory.appendingPathComponent(Checkpoint.fileName(step: lastStep)).path,
+                reason: "the run reached its last step without it (see the log); the newest checkpoint is "
+                    + (lastCheckpoint > 0 ? "at step \(lastCheckpoint)" : "none"))
+        }
     }
 
-    private func writeCheckpoint(step: Int, _ report: (TrainingEvent) -> Void) throws {
+    /// Writes the checkpoint after `step` steps; false, reported, when the file cannot be written
+    /// (a full disk, say): training goes on with the older checkpoints, and the next is tried again.
+    private func writeCheckpoint(step: Int, _ report: (TrainingEvent) -> Void) throws -> Bool {
         if let bad = engine.firstNonFiniteTensor() { throw NonFiniteError(step: step, tensor: bad) }
         var state = engine.snapshot(step: step)
         state.record(dataset)
-        let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
-        report(.checkpoint(path: url.path, step: step))
+        do {
+            let url = try Checkpoint.write(state, to: options.runDirectory, keep: configuration.keepCheckpoints)
+            report(.checkpoint(path: url.path, step: step))
+            return true
+        } catch {
+            report(.checkpointFailed(step: step, reason: "\(error)"))
+            return false
+        }
     }
 }
 

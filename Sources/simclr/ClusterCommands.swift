@@ -97,6 +97,8 @@ enum CoordinatorCommand: Command {
                         "gather_ms": report.timings.exchange, "allreduce_ms": report.timings.allReduce,
                     ])
             case .checkpoint(let path, let step): Log.info("coordinator", "checkpoint", ["step": step, "path": path])
+            case .checkpointFailed(let step, let reason):
+                Log.error("coordinator", "checkpoint failed", ["step": step, "reason": reason])
             case .monitor(let step, let accuracy):
                 Log.info("coordinator", "knn", ["step": step, "accuracy": accuracy])
             case .monitorFailed(let step, let reason):

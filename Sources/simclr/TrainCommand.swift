@@ -175,6 +175,8 @@ enum TrainCommand: Command {
                     ])
             case .checkpoint(let path, let step):
                 Log.info("train", "checkpoint", ["step": step, "path": path])
+            case .checkpointFailed(let step, let reason):
+                Log.error("train", "checkpoint failed", ["step": step, "reason": reason])
             case .monitor(let step, let accuracy):
                 Log.info("train", "knn", ["step": step, "accuracy": accuracy])
             }

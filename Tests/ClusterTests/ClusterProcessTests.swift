@@ -253,6 +253,33 @@ struct ClusterProcessTests {
         try expectRegroupedRun(run, epochs: 100, sharesBefore: 2, sharesAfter: 3)
     }
 
+    /// A checkpoint that cannot be written is logged and the run goes on to its end and its last
+    /// checkpoint. The failure is made by a folder at the checkpoint's temporary path, which even
+    /// root cannot open as a file (a full disk would do the same, but cannot be made here).
+    @Test func unwritableCheckpointDoesNotStopTheRun() throws {
+        let run = runDirectory("unwritable")
+        let coordinator = try Spawned(
+            ["coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir", run]
+                + Self.options)
+        defer { coordinator.stop() }
+        let endpoint = try waitForEndpoint(run)
+        let blocked = "\(run)/.\(Checkpoint.fileName(step: 3)).\(coordinator.process.processIdentifier).tmp"
+        try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
+        let workers = try (0..<2).map { rank in
+            try Spawned(
+                [
+                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
+                    "1",
+                ])
+        }
+        defer { workers.forEach { $0.stop() } }
+        #expect(coordinator.wait() == 0, "\(coordinator.output)")
+        for worker in workers { #expect(worker.wait() == 0, "\(worker.output)") }
+        #expect(coordinator.output.contains("checkpoint failed step=3"), "\(coordinator.output)")
+        #expect(Checkpoint.list(in: URL(fileURLWithPath: run)).map(\.step) == [5])
+        #expect(try records(in: run, file: "ledger.jsonl").count == 5)
+    }
+
     /// `epochs` of 4 steps of 14 samples, a checkpoint after every step.
     static func longRun(epochs: Int) -> [String] {
         var long = options

@@ -138,6 +138,36 @@ struct TrainerTests {
         }
     }
 
+    /// A checkpoint that cannot be written (a folder holds its temporary file's path; a full disk
+    /// cannot be made here) is reported and training goes on to the next one. When the last one
+    /// fails, the run says so and names the newest good one.
+    @Test func unwritableCheckpointIsReportedAndTrainingGoesOn() throws {
+        let directory = try temporaryDirectory("unwritable")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent(".\(Checkpoint.fileName(step: 3)).\(getpid()).tmp"),
+            withIntermediateDirectories: true)
+        var failed: [Int] = []
+        let trainer = try Trainer(
+            configuration: configuration(steps: nil),
+            options: TrainerOptions(data: TrainerTests.data, runDirectory: directory, threads: 2, loaderThreads: 2))
+        try trainer.run { if case .checkpointFailed(let step, _) = $0 { failed.append(step) } }
+        #expect(failed == [3])
+        #expect(Checkpoint.list(in: directory).map(\.step) == [6, 9, 10])
+
+        // The same run again, with its last checkpoint blocked instead.
+        let again = try temporaryDirectory("unwritable-last")
+        defer { try? FileManager.default.removeItem(at: again) }
+        try FileManager.default.createDirectory(
+            at: again.appendingPathComponent(".\(Checkpoint.fileName(step: 10)).\(getpid()).tmp"),
+            withIntermediateDirectories: true)
+        let blockedAtTheEnd = try Trainer(
+            configuration: configuration(steps: nil),
+            options: TrainerOptions(data: TrainerTests.data, runDirectory: again, threads: 2, loaderThreads: 2))
+        #expect(throws: CheckpointError.self) { try blockedAtTheEnd.run { _ in } }
+        #expect(Checkpoint.list(in: again).map(\.step) == [3, 6, 9])
+    }
+
     /// A learning rate of 1e30 blows the model up within a few steps: the run stops with the
     /// step and the tensor, and every checkpoint it left holds finite values only.
     @Test func divergenceStopsWithoutACheckpointOfIt() throws {
