@@ -94,10 +94,21 @@ enum LaunchCommand: Command {
                 ] + (own["--ring-timeout"].map { ["--ring-timeout", $0] } ?? []))
         }
 
-        // The run is over when the coordinator is; a worker that fails first takes the run down.
-        let status = group.waitForCoordinator(coordinator)
+        // The run is over when the coordinator is. A worker that fails before the first step is
+        // committed takes the run down (a bad option or file, most likely); one that fails later
+        // is the coordinator's to drop, and the others go on.
+        let ledger = URL(fileURLWithPath: runDirectory).appendingPathComponent("ledger.jsonl")
+        let committedAtStart = Self.lineCount(of: ledger)
+        let status = group.waitForCoordinator(coordinator) { Self.lineCount(of: ledger) > committedAtStart }
         group.waitAll(timeout: 30)
         guard status == 0 else { throw LaunchError("the coordinator exited with status \(status)") }
+    }
+}
+
+extension LaunchCommand {
+    static func lineCount(of file: URL) -> Int {
+        guard let data = try? Data(contentsOf: file) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
     }
 }
 
@@ -150,18 +161,26 @@ final class ProcessGroup: @unchecked Sendable {
         }
     }
 
-    /// Waits for the coordinator; stops everything if a worker fails first. Returns its status.
-    func waitForCoordinator(_ coordinator: Process) -> Int32 {
+    /// Waits for the coordinator and returns its status. A worker that fails while `trainingStarted`
+    /// is false stops everything; one that fails later is only reported, once.
+    func waitForCoordinator(_ coordinator: Process, trainingStarted: () -> Bool) -> Int32 {
+        var reported: [ObjectIdentifier] = []
         while coordinator.isRunning {
             let failed = lock.withLock {
                 processes.first {
                     $0.process !== coordinator && !$0.process.isRunning && $0.process.terminationStatus != 0
+                        && !reported.contains(ObjectIdentifier($0.process))
                 }
             }
             if let failed {
-                stopAll(reason: "\(failed.name) exited with status \(failed.process.terminationStatus)")
-                coordinator.waitUntilExit()
-                return failed.process.terminationStatus
+                let what = "\(failed.name) exited with status \(failed.process.terminationStatus)"
+                guard trainingStarted() else {
+                    stopAll(reason: what)
+                    coordinator.waitUntilExit()
+                    return failed.process.terminationStatus
+                }
+                reported.append(ObjectIdentifier(failed.process))
+                FileHandle.standardError.write(Data("[launch] \(what); the coordinator goes on without it\n".utf8))
             }
             usleep(100_000)
         }

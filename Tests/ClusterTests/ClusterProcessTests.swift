@@ -218,6 +218,36 @@ struct ClusterProcessTests {
         try expectRegroupedRun(run, epochs: 25, sharesBefore: count, sharesAfter: count - 1)
     }
 
+    /// `simclr launch` goes on when one of its workers dies after training started: the same
+    /// regroup as above, with the worker processes launch started.
+    @Test func launchGoesOnWithoutAKilledWorker() throws {
+        let run = runDirectory("launch-killed")
+        defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
+        let launch = try Spawned(
+            [
+                "launch", "--workers", "3", "--threads-per-worker", "1", "--data", Self.data, "--run-dir", run,
+                "--ring-timeout", "2", "--regroup-timeout", "10",
+            ] + Self.longRun(epochs: 25))
+        defer { launch.stop() }
+        let endpoint = try waitForEndpoint(run)
+        for _ in 0..<3000 {
+            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
+            usleep(10_000)
+        }
+        // Worker 1 of this launch: the process whose arguments name this coordinator and worker-1.
+        let worker = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).first { pid in
+                let arguments =
+                    (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")))
+                    .map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } } ?? []
+                return arguments.contains(endpoint) && arguments.contains("worker-1")
+            })
+        kill(worker, SIGKILL)
+        #expect(launch.wait() == 0, "\(launch.output)")
+        #expect(launch.output.contains("the coordinator goes on without it"), "\(launch.output)")
+        try expectRegroupedRun(run, epochs: 25, sharesBefore: 3, sharesAfter: 2)
+    }
+
     /// A worker started while a run trains joins it at a step boundary: the coordinator pauses
     /// planning, checkpoints rank 0's state there, and welcomes every worker as the next
     /// generation, the new one with that state. Checked as for a killed worker.
