@@ -88,6 +88,8 @@ public final class Worker {
     public func run(_ report: (WorkerEvent) -> Void) throws {
         var ringConfiguration = RingConfiguration()
         ringConfiguration.timeout = options.ringTimeout
+        // Forming a ring is a few small messages among workers the coordinator has just heard from.
+        ringConfiguration.setupTimeout = options.ringTimeout
         var training: Training?
         while true {
             let binding = try Self.bind(options.ringBind, context: context, configuration: ringConfiguration)
@@ -182,6 +184,25 @@ public final class Worker {
         }
     }
 
+    /// After a ring that could not be formed: waits for the coordinator's abort of `generation`
+    /// (true: register again) or its stop (false).
+    private func awaitAbort(of generation: UInt64, at step: Int, _ report: (WorkerEvent) -> Void) throws -> Bool {
+        while true {
+            guard let (message, _) = try receive(timeout: options.coordinatorTimeout, report) else {
+                throw WorkerError("the coordinator has been silent for \(options.coordinatorTimeout)")
+            }
+            switch message {
+            case .abort(let abort) where abort.generation == generation:
+                report(.aborted(step: Int(abort.step), reason: abort.reason, restored: false))
+                return true
+            case .stop(let stop):
+                report(.stopping(reason: stop.reason, step: step))
+                return false
+            default: drop("\(message.kind) while waiting for the coordinator to regroup", report)
+            }
+        }
+    }
+
     /// Receives a state transfer and loads it into `engine`.
     private func receiveState(into engine: SimCLRStep, _ report: (WorkerEvent) -> Void) throws {
         guard let (message, frames) = try receive(timeout: options.coordinatorTimeout, report),
@@ -206,9 +227,19 @@ public final class Worker {
         let generation = welcome.generation
 
         // The ring of this generation, and the exchange the step runs on.
-        let ring = try RingCommunicator(
-            binding: binding, context: context, rank: rank, endpoints: welcome.ringEndpoints, generation: generation,
-            configuration: ringConfiguration)
+        let ring: RingCommunicator
+        do {
+            ring = try RingCommunicator(
+                binding: binding, context: context, rank: rank, endpoints: welcome.ringEndpoints,
+                generation: generation, configuration: ringConfiguration)
+        } catch {
+            // A member of the new generation is gone already: have the coordinator regroup again.
+            let step = UInt64(welcome.startStep)
+            try control.send(
+                .abort(Abort(generation: generation, step: step, reason: "\(options.name): \(error)")))
+            report(.failed(step: Int(step), reason: "\(error)"))
+            return try awaitAbort(of: generation, at: Int(step), report)
+        }
         defer { ring.close() }
         let exchange = RingExchange(ring: ring, synchronizeBatchNorm: configuration.synchronizeBatchNorm)
         exchange.attach(to: engine.context)

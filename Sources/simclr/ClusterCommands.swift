@@ -156,7 +156,8 @@ enum WorkerCommand: Command {
                                    the coordinator is on this host, tcp://*:* otherwise)
           --config FILE            refuse to join a run whose configuration differs from this one
           --ring-timeout SECONDS   give a step up when a collective makes no progress this long
-                                   (a neighbour died or hangs; default 30)
+                                   (a neighbour died or hangs), or when forming the ring takes
+                                   longer (default 30)
         """
 
     static func run(_ argv: [String]) throws {

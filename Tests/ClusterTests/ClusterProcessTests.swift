@@ -4,6 +4,7 @@
 
 import Collectives
 import Compute
+import ControlProtocol
 import Datasets
 import Foundation
 import Testing
@@ -308,6 +309,50 @@ struct ClusterProcessTests {
         #expect(coordinator.output.contains("checkpoint failed step=3"), "\(coordinator.output)")
         #expect(Checkpoint.list(in: URL(fileURLWithPath: run)).map(\.step) == [5])
         #expect(try records(in: run, file: "ledger.jsonl").count == 5)
+    }
+
+    /// A worker that registers and is gone by the time it is admitted leaves the new generation's
+    /// ring unformed: the others give it up within their ring timeout, and the coordinator
+    /// regroups again without it. (The vanishing worker is a socket that sends one registration.)
+    @Test func workerGoneBeforeItsRingFormsIsDroppedAgain() throws {
+        let run = runDirectory("vanished")
+        defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
+        let coordinator = try Spawned(
+            [
+                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir",
+                run, "--regroup-timeout", "10",
+            ] + Self.longRun(epochs: 100))
+        defer { coordinator.stop() }
+        let endpoint = try waitForEndpoint(run)
+        let workers = try (0..<2).map { rank in
+            try Spawned(
+                [
+                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
+                    "1", "--ring-timeout", "2",
+                ])
+        }
+        defer { workers.forEach { $0.stop() } }
+        for _ in 0..<3000 {
+            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
+            usleep(10_000)
+        }
+        let fingerprint = try PackedDataset(path: Self.data).fingerprint
+        let ghost = try GarbageSender(endpoint: endpoint)
+        try ghost.send([
+            ControlMessage.register(
+                ControlMessage.Register(
+                    protocolVersion: ControlMessage.protocolVersion, name: "ghost", threads: 1, configurationHash: "",
+                    datasetFingerprint: fingerprint, ringEndpoint: "tcp://127.0.0.1:9", hasDataset: true,
+                    configurationJSON: "")
+            ).encode()
+        ])
+
+        #expect(coordinator.wait() == 0, "\(coordinator.output)")
+        for worker in workers { #expect(worker.wait() == 0, "\(worker.output)") }
+        #expect(coordinator.output.contains("joined worker=ghost"), "\(coordinator.output)")
+        #expect(coordinator.output.contains("lost=ghost"), "\(coordinator.output)")
+        let generations = try records(in: run, file: "ledger.jsonl").map { $0["generation"] as? Int ?? 0 }
+        #expect(generations.last == 3 && !generations.contains(2), "\(Set(generations))")
     }
 
     /// `epochs` of 4 steps of 14 samples, a checkpoint after every step.
