@@ -218,44 +218,57 @@ public final class Coordinator {
             }
             switch message {
             case .register(let registration):
-                if let refusal = refusal(of: registration) {
-                    try? control.send(.refuse(refusal), to: identity)
-                    report(.refused(worker: registration.name, reason: refusal.reason))
-                    continue
-                }
+                guard let member = admissible(registration, from: identity, report) else { continue }
                 members.removeAll { $0.identity == identity || $0.name == registration.name }
-                members.append(
-                    Member(
-                        identity: identity, name: registration.name, ringEndpoint: registration.ringEndpoint,
-                        lastHeard: .now))
+                members.append(member)
             case .statusRequest: try answerStatus(to: identity)
             case .heartbeat: break
             default: drop(.malformed("\(message.kind) from an unregistered peer"), report)
             }
         }
 
+        try welcomeGeneration(newFrom: 0, state: try state.map { try Checkpoint.encode($0) }, report)
+    }
+
+    /// Welcomes `members` as the next generation at `committedStep`. The members from rank
+    /// `newFrom` on are new to the run: they are reported as joined and, when `state` is given,
+    /// sent it; the others keep the state they hold.
+    private func welcomeGeneration(newFrom: Int, state: [UInt8]?, _ report: (CoordinatorEvent) -> Void) throws {
         generation += 1
         let endpoints = members.map(\.ringEndpoint)
-        let stateBytes = try state.map { try Checkpoint.encode($0) }
         for (rank, member) in members.enumerated() {
+            let isNew = rank >= newFrom
             try control.send(
                 .welcome(
                     Welcome(
                         rank: UInt32(rank), worldSize: UInt32(members.count), generation: generation,
                         ringEndpoints: endpoints, configurationJSON: configurationJSON,
-                        startStep: UInt64(committedStep), stateFollows: stateBytes != nil)),
+                        startStep: UInt64(committedStep), stateFollows: isNew && state != nil)),
                 to: member.identity)
-            if let stateBytes {
-                let frames = Self.frames(of: stateBytes)
+            if isNew, let state {
+                let frames = Self.frames(of: state)
                 try control.send(
                     .stateHeader(
                         StateHeader(
-                            generation: generation, step: UInt64(committedStep), byteCount: UInt64(stateBytes.count),
-                            checksum: Checksum.fnv1a64(stateBytes), frames: UInt32(frames.count))),
+                            generation: generation, step: UInt64(committedStep), byteCount: UInt64(state.count),
+                            checksum: Checksum.fnv1a64(state), frames: UInt32(frames.count))),
                     frames: frames, to: member.identity)
             }
-            report(.joined(worker: member.name, rank: rank))
+            if isNew { report(.joined(worker: member.name, rank: rank)) }
         }
+    }
+
+    /// A member for `registration`, or nil after refusing it and reporting why.
+    private func admissible(
+        _ registration: Register, from identity: [UInt8], _ report: (CoordinatorEvent) -> Void
+    ) -> Member? {
+        if let refusal = refusal(of: registration) {
+            try? control.send(.refuse(refusal), to: identity)
+            report(.refused(worker: registration.name, reason: refusal.reason))
+            return nil
+        }
+        return Member(
+            identity: identity, name: registration.name, ringEndpoint: registration.ringEndpoint, lastHeard: .now)
     }
 
     /// Why `registration` cannot join this run, naming the field that differs; nil if it can.
@@ -461,11 +474,7 @@ public final class Coordinator {
             case .statusRequest: try answerStatus(to: identity)
             case .register(let registration):
                 // A new worker joins at the next step boundary (see the top of the loop).
-                if let refusal = refusal(of: registration) {
-                    try? control.send(.refuse(refusal), to: identity)
-                    report(.refused(worker: registration.name, reason: refusal.reason))
-                    continue
-                }
+                guard let joiner = admissible(registration, from: identity, report) else { continue }
                 guard !members.contains(where: { $0.identity == identity || $0.name == registration.name }) else {
                     let reason =
                         "a worker named \(registration.name) is already in the run; give each worker its own "
@@ -475,10 +484,7 @@ public final class Coordinator {
                     continue
                 }
                 joiners.removeAll { $0.identity == identity || $0.name == registration.name }
-                joiners.append(
-                    Member(
-                        identity: identity, name: registration.name, ringEndpoint: registration.ringEndpoint,
-                        lastHeard: .now))
+                joiners.append(joiner)
                 report(.joining(worker: registration.name, step: committedStep))
             default: drop(.malformed("unexpected \(message.kind)"), report)
             }
@@ -570,28 +576,7 @@ public final class Coordinator {
         }
         let stayed = members.count
         if state != nil { members += joining }
-        generation += 1
-        let endpoints = members.map(\.ringEndpoint)
-        for (rank, member) in members.enumerated() {
-            let sendsState = rank >= stayed
-            try control.send(
-                .welcome(
-                    Welcome(
-                        rank: UInt32(rank), worldSize: UInt32(members.count), generation: generation,
-                        ringEndpoints: endpoints, configurationJSON: configurationJSON,
-                        startStep: UInt64(committedStep), stateFollows: sendsState)),
-                to: member.identity)
-            if sendsState, let state {
-                let frames = Self.frames(of: state)
-                try control.send(
-                    .stateHeader(
-                        StateHeader(
-                            generation: generation, step: UInt64(committedStep), byteCount: UInt64(state.count),
-                            checksum: Checksum.fnv1a64(state), frames: UInt32(frames.count))),
-                    frames: frames, to: member.identity)
-            }
-            if sendsState { report(.joined(worker: member.name, rank: rank)) }
-        }
+        try welcomeGeneration(newFrom: stayed, state: state, report)
         report(.regrouped(generation: generation, workers: members.map(\.name), lost: lost))
     }
 

@@ -189,25 +189,12 @@ struct ClusterProcessTests {
         let long = Self.longRun(epochs: 25)
         let run = runDirectory("killed\(count)")
         defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
-        let coordinator = try Spawned(
-            [
-                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "\(count)", "--data", Self.data,
-                "--run-dir", run, "--regroup-timeout", "10",
-            ] + long)
+        let coordinator = try startCoordinator(workers: count, run: run, long)
         defer { coordinator.stop() }
         let endpoint = try waitForEndpoint(run)
-        let workers = try (0..<count).map { rank in
-            try Spawned(
-                [
-                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
-                    "1", "--ring-timeout", "2",
-                ])
-        }
+        let workers = try (0..<count).map { try worker($0, of: endpoint) }
         defer { workers.forEach { $0.stop() } }
-        for _ in 0..<3000 {
-            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
-            usleep(10_000)
-        }
+        waitForCommittedSteps(10, in: run)
         workers[1].stop()
         #expect(coordinator.wait() == 0, "\(coordinator.output)")
         for (rank, worker) in workers.enumerated() where rank != 1 {
@@ -231,10 +218,7 @@ struct ClusterProcessTests {
             ] + Self.longRun(epochs: 25))
         defer { launch.stop() }
         let endpoint = try waitForEndpoint(run)
-        for _ in 0..<3000 {
-            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
-            usleep(10_000)
-        }
+        waitForCommittedSteps(10, in: run)
         // Worker 1 of this launch: the process whose arguments name this coordinator and worker-1.
         let worker = try #require(
             try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).first { pid in
@@ -257,27 +241,13 @@ struct ClusterProcessTests {
         let long = Self.longRun(epochs: 100)
         let run = runDirectory("joined")
         defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
-        let coordinator = try Spawned(
-            [
-                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir",
-                run, "--regroup-timeout", "10",
-            ] + long)
+        let coordinator = try startCoordinator(workers: 2, run: run, long)
         defer { coordinator.stop() }
         let endpoint = try waitForEndpoint(run)
-        func worker(_ rank: Int) throws -> Spawned {
-            try Spawned(
-                [
-                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
-                    "1", "--ring-timeout", "2",
-                ])
-        }
-        var workers = try (0..<2).map(worker)
+        var workers = try (0..<2).map { try worker($0, of: endpoint) }
         defer { workers.forEach { $0.stop() } }
-        for _ in 0..<3000 {
-            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
-            usleep(10_000)
-        }
-        workers.append(try worker(2))
+        waitForCommittedSteps(10, in: run)
+        workers.append(try worker(2, of: endpoint))
         #expect(coordinator.wait() == 0, "\(coordinator.output)")
         for worker in workers { #expect(worker.wait() == 0, "\(worker.output)") }
         #expect(coordinator.output.contains("joined worker=worker-2 rank=2"), "\(coordinator.output)")
@@ -296,13 +266,7 @@ struct ClusterProcessTests {
         let endpoint = try waitForEndpoint(run)
         let blocked = "\(run)/.\(Checkpoint.fileName(step: 3)).\(coordinator.process.processIdentifier).tmp"
         try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
-        let workers = try (0..<2).map { rank in
-            try Spawned(
-                [
-                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
-                    "1",
-                ])
-        }
+        let workers = try (0..<2).map { try worker($0, of: endpoint) }
         defer { workers.forEach { $0.stop() } }
         #expect(coordinator.wait() == 0, "\(coordinator.output)")
         for worker in workers { #expect(worker.wait() == 0, "\(worker.output)") }
@@ -317,25 +281,12 @@ struct ClusterProcessTests {
     @Test func workerGoneBeforeItsRingFormsIsDroppedAgain() throws {
         let run = runDirectory("vanished")
         defer { try? FileManager.default.removeItem(atPath: run) }  // a checkpoint per step
-        let coordinator = try Spawned(
-            [
-                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--data", Self.data, "--run-dir",
-                run, "--regroup-timeout", "10",
-            ] + Self.longRun(epochs: 100))
+        let coordinator = try startCoordinator(workers: 2, run: run, Self.longRun(epochs: 100))
         defer { coordinator.stop() }
         let endpoint = try waitForEndpoint(run)
-        let workers = try (0..<2).map { rank in
-            try Spawned(
-                [
-                    "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads",
-                    "1", "--ring-timeout", "2",
-                ])
-        }
+        let workers = try (0..<2).map { try worker($0, of: endpoint) }
         defer { workers.forEach { $0.stop() } }
-        for _ in 0..<3000 {
-            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= 10 { break }
-            usleep(10_000)
-        }
+        waitForCommittedSteps(10, in: run)
         let fingerprint = try PackedDataset(path: Self.data).fingerprint
         let ghost = try GarbageSender(endpoint: endpoint)
         try ghost.send([
@@ -465,6 +416,33 @@ struct ClusterProcessTests {
 
     func finalState(in run: String) throws -> TrainingState {
         try Checkpoint.latestGood(in: URL(fileURLWithPath: run)).state
+    }
+
+    /// `simclr coordinator` for `workers` workers on a free loopback port, regrouping within 10 s.
+    func startCoordinator(workers: Int, run: String, _ options: [String]) throws -> Spawned {
+        try Spawned(
+            [
+                "coordinator", "--bind", "tcp://127.0.0.1:*", "--workers", "\(workers)", "--data", Self.data,
+                "--run-dir", run, "--regroup-timeout", "10",
+            ] + options)
+    }
+
+    /// `simclr worker` number `rank` (named worker-RANK) for the coordinator at `endpoint`, on one
+    /// thread, giving a step up after 2 s without progress.
+    func worker(_ rank: Int, of endpoint: String) throws -> Spawned {
+        try Spawned(
+            [
+                "worker", "--coordinator", endpoint, "--data", Self.data, "--name", "worker-\(rank)", "--threads", "1",
+                "--ring-timeout", "2",
+            ])
+    }
+
+    /// Waits (at most 30 s) until the ledger of `run` holds `count` committed steps.
+    func waitForCommittedSteps(_ count: Int, in run: String) {
+        for _ in 0..<3000 {
+            if (try? records(in: run, file: "ledger.jsonl").count) ?? 0 >= count { return }
+            usleep(10_000)
+        }
     }
 
     func waitForEndpoint(_ run: String) throws -> String {
